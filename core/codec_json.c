@@ -676,7 +676,8 @@ static perdure_status jerror_build(jctx *c, json_t *o, const pd_error *e)
     TRY(jput_bytes(c, o, "ErrorData", &e->data));
     if (!e->stack_len)
         return PERDURE_OK;
-    TRY(jput(c, o, "StackTrace", stack = json_array()));
+    stack = json_array();
+    TRY(jput(c, o, "StackTrace", stack));
     for (size_t i = 0; i < e->stack_len; i++) {
         json_t *line;
         if (!utf8_valid((const unsigned char *)e->stack[i], strlen(e->stack[i])))
@@ -744,8 +745,8 @@ static perdure_status jop_build(jctx *c, json_t *o, const pd_operation *op)
 
 static perdure_status jstate_build(jctx *c, json_t *o, const pd_op_list *ops, const pd_bytes *next_marker)
 {
-    json_t *arr;
-    TRY(jput(c, o, "Operations", arr = json_array()));
+    json_t *arr = json_array();
+    TRY(jput(c, o, "Operations", arr));
     size_t mark = pd_path_key(&c->path, "Operations");
     perdure_status st = PERDURE_OK;
     for (size_t i = 0; i < ops->len && !st; i++) {
@@ -870,10 +871,10 @@ typedef struct jrequest_in {
 static perdure_status jrequest_build(jctx *c, json_t *root, const void *in)
 {
     const jrequest_in *r = in;
-    json_t *arr;
     TRY(pd_codec_check_required("CheckpointToken", r->token != NULL, &c->path, c->err));
     TRY(jput_text(c, root, "CheckpointToken", r->token, strlen(r->token)));
-    TRY(jput(c, root, "Updates", arr = json_array()));
+    json_t *arr = json_array();
+    TRY(jput(c, root, "Updates", arr));
     size_t mark = pd_path_key(&c->path, "Updates");
     perdure_status st = PERDURE_OK;
     for (size_t i = 0; i < r->n && !st; i++) {

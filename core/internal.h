@@ -6,10 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The public API is exported; everything else is hidden by -fvisibility=hidden
+ * (and the linker version script). Internal names use the pd_ prefix. */
+#pragma GCC visibility push(default)
 #include "perdure.h"
-
-/* Every symbol that is not perdure_* is hidden by -fvisibility=hidden and the
- * linker version script; internal names use the pd_ prefix. */
+#pragma GCC visibility pop
 
 /* ---- protocol limits (protocol.md §8) ---- */
 #define PD_MAX_PAYLOAD 6291456ULL          /* Payload, Result, InputPayload */

@@ -173,13 +173,16 @@ static perdure_status retry_decide(const perdure_retry_config *cfg, unsigned att
     return PERDURE_OK;
 }
 
+/* A NULL error is an error without type or message: the VM validates a
+ * config with such a probe when a step is declared. */
 perdure_status pd_retry_decide(const perdure_retry_config *cfg, unsigned attempts_made, const pd_error *error,
                                double random01, perdure_retry_decision *out, pd_err *err)
 {
-    if (!cfg || !error || !out)
+    if (!cfg || !out)
         return pd_fail(err, PERDURE_E_MISUSE, "retry decision: NULL argument");
-    return retry_decide(cfg, attempts_made, error->type.present ? error->type.data : NULL,
-                        error->message.present ? error->message.data : NULL, random01, out, err);
+    const char *type = error && error->type.present ? error->type.data : NULL;
+    const char *message = error && error->message.present ? error->message.data : NULL;
+    return retry_decide(cfg, attempts_made, type, message, random01, out, err);
 }
 
 perdure_status perdure_retry_decide(const perdure_retry_config *cfg, unsigned int attempts_made,

@@ -12,6 +12,7 @@ typedef struct sdk_run {
     perdure_transport_fn transport;
     void *transport_user;
     perdure_status failure;   /* first transport or VM failure: ends the invocation */
+    bool transport_failed;    /* that failure came from the transport or its response */
     bool suspended;           /* an operation asked the handler to unwind */
     perdure_op last_error_op;
 } sdk_run;
@@ -36,14 +37,22 @@ static perdure_status flush(sdk_run *run)
     while (perdure_vm_wants_flush(run->vm)) {
         perdure_buf request = {0}, response = {0};
         perdure_status st = perdure_vm_take_batch(run->vm, &request);
-        if (!st)
-            st = run->transport(run->transport_user, request.data, request.len, &response);
+        if (st) {
+            perdure_buf_free(&request);
+            return run_failed(run, st);
+        }
+        /* From here a failure is the transport's or its response's: the
+         * service re-invokes, so it must not end the execution. */
+        st = run->transport(run->transport_user, request.data, request.len, &response);
         if (!st)
             st = perdure_vm_apply_response(run->vm, response.data, response.len);
         perdure_buf_free(&request);
         perdure_buf_free(&response);
-        if (st)
+        if (st) {
+            if (!run->failure)
+                run->transport_failed = true;
             return run_failed(run, st);
+        }
     }
     return PERDURE_OK;
 }
@@ -131,7 +140,9 @@ perdure_status perdure_context_wait(perdure_context *ctx, const char *name, long
     perdure_op op;
     perdure_next next;
     perdure_status st = perdure_vm_wait(ctx->run->vm, ctx->ctx, name, seconds, &op);
-    if (st || (st = drive(ctx->run, op, &next)))
+    if (st)
+        return run_failed(ctx->run, st);
+    if ((st = drive(ctx->run, op, &next)))
         return st;
     return answer(ctx->run, op, next, outcome, NULL, NULL);
 }
@@ -144,9 +155,12 @@ perdure_status perdure_context_create_callback(perdure_context *ctx, const char 
         return PERDURE_E_MISUSE;
     perdure_next next;
     perdure_status st = perdure_vm_callback(ctx->run->vm, ctx->ctx, name, cfg, callback);
-    if (st || (st = drive(ctx->run, *callback, &next)))
+    if (st)
+        return run_failed(ctx->run, st);
+    if ((st = drive(ctx->run, *callback, &next)))
         return st;
-    return perdure_vm_op_callback_id(ctx->run->vm, *callback, callback_id);
+    st = perdure_vm_op_callback_id(ctx->run->vm, *callback, callback_id);
+    return st ? run_failed(ctx->run, st) : PERDURE_OK;
 }
 
 perdure_status perdure_context_callback_result(perdure_context *ctx, perdure_op callback,
@@ -356,11 +370,19 @@ perdure_status perdure_context_last_error(perdure_context *ctx, perdure_error_vi
     return perdure_vm_op_error(ctx->run->vm, ctx->run->last_error_op, out);
 }
 
-/* A failure the handler cannot express as an outcome (a broken transport, a
- * non-deterministic replay) ends the invocation as FAILED, named after the
- * status, without touching the poisoned VM. */
-static perdure_status failed_output(const perdure_vm_options *opts, sdk_run *run, perdure_buf *output)
+/* A deterministic failure inside the handler (a non-deterministic replay, an
+ * inconsistent history, an invalid argument or oversized payload, misuse)
+ * would fail the same way on every re-invocation: it ends the execution as
+ * FAILED, named after the status, without touching the (maybe poisoned) VM. */
+static perdure_status failed_output(const perdure_vm_options *caller_opts, sdk_run *run, perdure_buf *output)
 {
+    /* Read the caller's options only as far as its size says (an older,
+     * shorter struct), and compress as the VM would (0 means the default). */
+    perdure_vm_options opts = {0};
+    if (caller_opts)
+        memcpy(&opts, caller_opts, caller_opts->size < sizeof opts ? caller_opts->size : sizeof opts);
+    if (!opts.compress_threshold)
+        opts.compress_threshold = 4096;
     perdure_error_info info = {.error_type = run->failure == PERDURE_E_NONDETERMINISM ? "NonDeterministicExecutionError"
                                                                                        : perdure_status_name(run->failure),
                                .error_message = perdure_vm_errmsg(run->vm)};
@@ -370,8 +392,8 @@ static perdure_status failed_output(const perdure_vm_options *opts, sdk_run *run
     pd_buf buf;
     pd_buf_init(&buf);
     pd_err err = {0};
-    perdure_status st = opts && opts->wire == PERDURE_WIRE_MSGPACK
-                            ? pd_mp_encode_output(&o, opts->compress_threshold, &buf, &err)
+    perdure_status st = opts.wire == PERDURE_WIRE_MSGPACK
+                            ? pd_mp_encode_output(&o, opts.compress_threshold, &buf, &err)
                             : pd_json_encode_output(&o, &buf, &err);
     pd_output_free(&o);
     if (st) {
@@ -412,9 +434,10 @@ perdure_status perdure_invoke_handler(const perdure_vm_options *opts, const void
     perdure_next next = PERDURE_NEXT_RESULT;
     if (run.failure) {
         perdure_buf_free(&result);
-        st = run.failure == PERDURE_E_NONDETERMINISM || run.failure == PERDURE_E_PROTOCOL
-                 ? failed_output(opts, &run, output)
-                 : run.failure;   /* transport trouble: the service re-invokes */
+        /* Transport trouble, or a resource failure: raise it, and the service
+         * re-invokes. Anything else is deterministic. */
+        bool transient = run.transport_failed || run.failure == PERDURE_E_NOMEM || run.failure == PERDURE_E_INTERNAL;
+        st = transient ? run.failure : failed_output(opts, &run, output);
         goto done;
     }
     perdure_outcome outcome = run.suspended ? PERDURE_OUTCOME_PENDING

@@ -197,7 +197,14 @@ perdure_status perdure_vm_new(const perdure_vm_options *opts, perdure_vm **out)
         return PERDURE_E_INTERNAL;
     }
     pd_rng_seed(&vm->rng, seed);
-    vm->tag = (uint16_t)(1 + (uint64_t)(pd_rng_next01(&vm->rng) * 4095));
+    uint64_t draw = (uint64_t)(pd_rng_next01(&vm->rng) * 4095);
+    vm->client_tag = (uint16_t)(1 + draw);
+    /* Handles must tell VMs apart even when they share a seed: the handle tag
+     * also mixes in the VM's address (it never reaches the wire). */
+    uint64_t x = (uint64_t)(uintptr_t)vm ^ draw;
+    x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    vm->tag = (uint16_t)(1 + x % 4095);
     vm->ops = calloc(16, sizeof *vm->ops);
     if (!vm->ops) {
         free(vm);
@@ -448,7 +455,7 @@ perdure_status perdure_vm_take_batch(perdure_vm *vm, perdure_buf *out)
         return misuse(vm, "%s: NULL out", "perdure_vm_take_batch");
     out->data = NULL;
     out->len = 0;
-    if (vm->inflight)
+    if (vm->awaiting_response)
         return misuse(vm, "%s: the previous batch has not been answered (perdure_vm_apply_response)",
                       "perdure_vm_take_batch");
     if (vm->terminal)
@@ -463,11 +470,13 @@ perdure_status perdure_vm_take_batch(perdure_vm *vm, perdure_buf *out)
         bytes += size;
         n++;
     }
-    /* An empty batch is legal: it refreshes the state and rotates the token. */
+    /* Nothing queued: out stays empty and no response is expected. */
+    if (!n)
+        return PERDURE_OK;
     char client_token[40];
-    snprintf(client_token, sizeof client_token, "pd-%04x-%llu", vm->tag, (unsigned long long)++vm->batches);
-    pd_update *updates = NULL;
-    if (n && !(updates = malloc(n * sizeof *updates)))
+    snprintf(client_token, sizeof client_token, "pd-%04x-%llu", vm->client_tag, (unsigned long long)++vm->batches);
+    pd_update *updates = malloc(n * sizeof *updates);
+    if (!updates)
         return nomem(vm);
     for (size_t i = 0; i < n; i++)
         updates[i] = vm->queue[i].u;   /* shallow: the encoders only read */
@@ -840,7 +849,7 @@ static perdure_status copy_retry(perdure_vm *vm, vm_op *op, const perdure_step_c
     if (!cfg->retry)
         return PERDURE_OK;
     const perdure_retry_config *r = cfg->retry;
-    if (r->size < sizeof(unsigned int) || r->size > sizeof *r)
+    if (r->size != sizeof *r)
         return misuse(vm, "%s: size field not set", "perdure_retry_config");
     /* Validate now, with a throwaway decision, so a bad config fails at
      * declaration rather than on the first failure. */
@@ -878,12 +887,29 @@ static perdure_status copy_retry(perdure_vm *vm, vm_op *op, const perdure_step_c
     return PERDURE_OK;
 }
 
+/* Moves the retry settings that copy_retry put on a scratch op. */
+static void move_retry(vm_op *dst, vm_op *src)
+{
+    dst->semantics = src->semantics;
+    dst->retry = src->retry;
+    dst->retry_strings = src->retry_strings;
+    src->retry_strings = NULL;
+}
+
 perdure_status perdure_vm_step(perdure_vm *vm, perdure_ctx ctx, const char *name, const perdure_step_config *cfg,
                                perdure_op *out)
 {
-    vm_op *op;
-    perdure_status st = declare(vm, ctx, name, K_STEP, PERDURE_TYPE_STEP, "Step", false, out, &op);
-    return st ? st : copy_retry(vm, op, cfg);
+    /* Configs are checked before the operation takes its position: a refused
+     * call has no effect. */
+    vm_op scratch = {0}, *op;
+    perdure_status st = vm_usable(vm);
+    if (st || (st = copy_retry(vm, &scratch, cfg)) ||
+        (st = declare(vm, ctx, name, K_STEP, PERDURE_TYPE_STEP, "Step", false, out, &op))) {
+        free(scratch.retry_strings);
+        return st;
+    }
+    move_retry(op, &scratch);
+    return PERDURE_OK;
 }
 
 static perdure_status check_duration(perdure_vm *vm, const char *what, long long seconds, long long min)
@@ -924,9 +950,14 @@ static perdure_status copy_callback_config(perdure_vm *vm, vm_op *op, const perd
 perdure_status perdure_vm_callback(perdure_vm *vm, perdure_ctx ctx, const char *name,
                                    const perdure_callback_config *cfg, perdure_op *out)
 {
-    vm_op *op;
-    perdure_status st = declare(vm, ctx, name, K_CALLBACK, PERDURE_TYPE_CALLBACK, "Callback", false, out, &op);
-    return st ? st : copy_callback_config(vm, op, cfg);
+    vm_op scratch = {0}, *op;
+    perdure_status st = vm_usable(vm);
+    if (st || (st = copy_callback_config(vm, &scratch, cfg)) ||
+        (st = declare(vm, ctx, name, K_CALLBACK, PERDURE_TYPE_CALLBACK, "Callback", false, out, &op)))
+        return st;
+    op->callback_timeout_s = scratch.callback_timeout_s;
+    op->callback_heartbeat_s = scratch.callback_heartbeat_s;
+    return PERDURE_OK;
 }
 
 perdure_status perdure_vm_child(perdure_vm *vm, perdure_ctx ctx, const char *name, const char *sub_type,
@@ -993,13 +1024,19 @@ perdure_status perdure_vm_wait_for_callback(perdure_vm *vm, perdure_ctx ctx, con
                                             const perdure_callback_config *cfg,
                                             const perdure_step_config *submitter_cfg, perdure_op *out)
 {
-    vm_op *op;
-    perdure_status st = declare(vm, ctx, name, K_WFC, PERDURE_TYPE_CONTEXT, "WaitForCallback", false, out, &op);
-    if (st || (st = copy_callback_config(vm, op, cfg)))
+    vm_op scratch = {0}, *op;
+    perdure_status st = vm_usable(vm);
+    if (st || (st = copy_callback_config(vm, &scratch, cfg)) || (st = copy_retry(vm, &scratch, submitter_cfg)) ||
+        (st = declare(vm, ctx, name, K_WFC, PERDURE_TYPE_CONTEXT, "WaitForCallback", false, out, &op))) {
+        free(scratch.retry_strings);
         return st;
+    }
+    op->callback_timeout_s = scratch.callback_timeout_s;
+    op->callback_heartbeat_s = scratch.callback_heartbeat_s;
     /* The submitter's config is applied when its step is declared; keep it on
      * the context meanwhile. */
-    return copy_retry(vm, op, submitter_cfg);
+    move_retry(op, &scratch);
+    return PERDURE_OK;
 }
 
 perdure_status perdure_vm_batch(perdure_vm *vm, perdure_ctx ctx, const char *name, perdure_batch_kind kind,
@@ -1339,10 +1376,14 @@ perdure_status perdure_vm_op_next(perdure_vm *vm, perdure_op handle, perdure_nex
         return pd_fail(&vm->err, PERDURE_E_ORPHANED,
                        "operation %s belongs to a map/parallel item that was abandoned when the batch completed",
                        op->id);
+    uint32_t index = (uint32_t)(op - vm->ops);
     if (op->phase == PH_RESULT || op->phase == PH_ERROR || op->phase == PH_SUSPEND) {
+        /* Also reached by virtual items, which end when they are reported. */
         *out = op->phase == PH_RESULT ? PERDURE_NEXT_RESULT
                : op->phase == PH_ERROR ? PERDURE_NEXT_ERROR
                                        : PERDURE_NEXT_SUSPEND;
+        if (op->kind == K_ITEM)
+            batch_item_settled(vm, op);
         return PERDURE_OK;
     }
     switch (op->kind) {
@@ -1366,6 +1407,7 @@ perdure_status perdure_vm_op_next(perdure_vm *vm, perdure_op handle, perdure_nex
         st = next_context(vm, op, out);
         break;
     }
+    op = &vm->ops[index];   /* wait_for_callback declares its children: the table may move */
     if (!st && op->kind == K_ITEM)
         batch_item_settled(vm, op);
     return st;
@@ -1414,16 +1456,23 @@ static perdure_status wfc_drive(perdure_vm *vm, vm_op *op, perdure_next *out)
     uint32_t wfc_index = (uint32_t)(op - vm->ops);
     perdure_status st;
     perdure_next n;
-    if (!op->callback && (st = wfc_child(vm, op, true, &vm->ops[wfc_index].callback)))
-        return st;
+    uint32_t child;
+    if (!op->callback) {
+        if ((st = wfc_child(vm, op, true, &child)))
+            return st;
+        vm->ops[wfc_index].callback = child;   /* not through a pointer taken before the table moved */
+    }
     op = &vm->ops[wfc_index];
     if ((st = perdure_vm_op_next(vm, handle_of(vm, op->callback), &n)))
         return st;
     if (n == PERDURE_NEXT_CHECKPOINT)
         return (*out = n, PERDURE_OK);
     op = &vm->ops[wfc_index];
-    if (!op->submitter && (st = wfc_child(vm, op, false, &vm->ops[wfc_index].submitter)))
-        return st;
+    if (!op->submitter) {
+        if ((st = wfc_child(vm, op, false, &child)))
+            return st;
+        vm->ops[wfc_index].submitter = child;
+    }
     op = &vm->ops[wfc_index];
     if ((st = perdure_vm_op_next(vm, handle_of(vm, op->submitter), &n)))
         return st;
@@ -1636,7 +1685,11 @@ perdure_status perdure_vm_op_succeed(perdure_vm *vm, perdure_op handle, const vo
         if (op->kind == K_BATCH && !op->batch_done)
             return misuse(vm, "%s: the batch is not complete (poll until PERDURE_BATCH_DONE)",
                           "perdure_vm_op_succeed");
-        return context_succeed(vm, op, payload, len);
+        if ((st = context_succeed(vm, op, payload, len)))
+            return st;
+        if (op->kind == K_ITEM)
+            batch_item_settled(vm, op);   /* a virtual item ends here */
+        return PERDURE_OK;
     default:
         return misuse(vm, "%s: this operation has no body to report", "perdure_vm_op_succeed");
     }
@@ -1678,7 +1731,11 @@ static perdure_status fail_common(perdure_vm *vm, perdure_op handle, const perdu
     case K_CHILD:
     case K_ITEM:
     case K_BATCH:
-        return context_fail(vm, op, e);
+        if ((st = context_fail(vm, op, e)))
+            return st;
+        if (op->kind == K_ITEM)
+            batch_item_settled(vm, op);   /* a virtual item ends here */
+        return PERDURE_OK;
     default:
         pd_error_free(e);
         return misuse(vm, "%s: this operation has no body to report", fn);
@@ -1935,6 +1992,9 @@ static perdure_status start_item(perdure_vm *vm, vm_op *batch, unsigned index, p
     perdure_status st = op_identify(vm, item, batch, index);
     if (st)
         return st;
+    const pd_operation *rec = op_record(vm, item);
+    if (!item->is_virtual && (!rec || !status_terminal(rec->status)))
+        vm->replaying = false;   /* as for any declared operation */
     it->op = item_index;
     it->state = ITEM_RUNNING;
     batch->running++;

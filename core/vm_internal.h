@@ -105,6 +105,7 @@ struct perdure_vm {
     char *nd_strings;
     pd_rng rng;
     uint16_t tag;             /* stamped into handles: a foreign handle is refused */
+    uint16_t client_tag;      /* in ClientTokens: depends on the seed only */
     long long now_ms;
     bool started, finishing, terminal, replaying, execution;
     pd_bytes arn, token, marker, execution_id;

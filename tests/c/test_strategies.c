@@ -284,8 +284,11 @@ Test(retry, internal_decide_messages)
     cr_expect(d.should_retry);
     cr_expect_eq(d.delay_seconds, 5);
 
-    cr_expect_eq(pd_retry_decide(&cfg, 1, NULL, 0, &d, &err), PERDURE_E_MISUSE);
+    /* No error at all: no type, no message (the VM's validation probe). */
+    cr_expect_eq(pd_retry_decide(&cfg, 1, NULL, 0, &d, &err), PERDURE_OK);
+    cr_expect_not(d.should_retry);
     cr_expect_eq(pd_retry_decide(NULL, 1, e, 0, &d, &err), PERDURE_E_MISUSE);
+    cr_expect_eq(pd_retry_decide(&cfg, 1, e, 0, NULL, &err), PERDURE_E_MISUSE);
     cfg.max_attempts = 0;
     cr_expect_eq(pd_retry_decide(&cfg, 1, e, 0, &d, &err), PERDURE_E_INVALID);
     cr_expect(strstr(err.msg, "max_attempts") != NULL, "%s", err.msg);
