@@ -10,21 +10,29 @@
 #define PD_MP_EXT_ZSTD 1
 
 /* Where a codec is inside a record, so that messages name the field:
- * "InitialExecutionState.Operations[3].Status". Truncated when very deep. */
+ * "InitialExecutionState.Operations[3].Status". Segments are kept as
+ * pointers (keys are static strings) and formatted only when a message is
+ * made, which keeps the common, successful path cheap. */
+#define PD_PATH_MAX_DEPTH 16
+
 typedef struct pd_path {
-    char buf[240];
-    size_t len;
+    struct {
+        const char *key;   /* NULL: an array index */
+        size_t index;
+    } seg[PD_PATH_MAX_DEPTH];
+    size_t depth;          /* may exceed PD_PATH_MAX_DEPTH; deeper segments are not named */
 } pd_path;
 
-/* Both append and return the previous length, to hand back to pd_path_pop. */
+/* Both push a segment and return the previous depth, to hand back to pd_path_pop. */
 size_t pd_path_key(pd_path *p, const char *key);
 size_t pd_path_index(pd_path *p, size_t index);
 void pd_path_pop(pd_path *p, size_t mark);
-/* Sets err to "<path>: <message>" (just the message at the root). */
-perdure_status pd_path_fail(pd_err *err, const pd_path *p, perdure_status code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-perdure_status pd_path_vfail(pd_err *err, const pd_path *p, perdure_status code, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+/* Sets err to "<path>.<key>: <message>"; key may be NULL (the path itself),
+ * and an empty path gives just the message. */
+perdure_status pd_path_fail(pd_err *err, const pd_path *p, const char *key, perdure_status code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+perdure_status pd_path_vfail(pd_err *err, const pd_path *p, const char *key, perdure_status code, const char *fmt,
+                             va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* The protocol enums, addressed uniformly so that one helper serves them all. */
 typedef enum pd_enum_kind { PD_ENUM_TYPE, PD_ENUM_STATUS, PD_ENUM_ACTION, PD_ENUM_OUTCOME } pd_enum_kind;
@@ -49,6 +57,6 @@ perdure_status pd_codec_check_update(const pd_update *u, pd_path *path, pd_err *
 perdure_status pd_codec_check_output(const pd_output *o, pd_path *path, pd_err *err);
 perdure_status pd_codec_check_error(const pd_error *e, pd_path *path, pd_err *err);
 /* A required text field of an envelope (CheckpointToken, DurableExecutionArn). */
-perdure_status pd_codec_check_required(const char *field, bool present, pd_path *path, pd_err *err);
+perdure_status pd_codec_check_required(const char *field, bool present, const pd_path *path, pd_err *err);
 
 #endif

@@ -6,44 +6,54 @@
 
 /* ---- paths ---- */
 
-static size_t path_append(pd_path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static size_t path_append(pd_path *p, const char *fmt, ...)
+static size_t path_push(pd_path *p, const char *key, size_t index)
 {
-    size_t mark = p->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->buf + p->len, sizeof p->buf - p->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        p->len += (size_t)n < sizeof p->buf - p->len ? (size_t)n : sizeof p->buf - 1 - p->len;
-    return mark;
+    if (p->depth < PD_PATH_MAX_DEPTH) {
+        p->seg[p->depth].key = key;
+        p->seg[p->depth].index = index;
+    }
+    return p->depth++;
 }
 
-size_t pd_path_key(pd_path *p, const char *key) { return path_append(p, p->len ? ".%s" : "%s", key); }
+size_t pd_path_key(pd_path *p, const char *key) { return path_push(p, key, 0); }
 
-size_t pd_path_index(pd_path *p, size_t index) { return path_append(p, "[%zu]", index); }
+size_t pd_path_index(pd_path *p, size_t index) { return path_push(p, NULL, index); }
 
-void pd_path_pop(pd_path *p, size_t mark)
+void pd_path_pop(pd_path *p, size_t mark) { p->depth = mark; }
+
+/* "InitialExecutionState.Operations[3].Status" */
+static void path_format(const pd_path *p, const char *key, char *out, size_t size)
 {
-    p->len = mark;
-    p->buf[mark] = 0;
+    size_t n = 0, depth = p ? p->depth : 0;
+    out[0] = 0;
+    for (size_t i = 0; i < depth && i < PD_PATH_MAX_DEPTH && n < size; i++) {
+        const char *seg = p->seg[i].key;
+        int w = seg ? snprintf(out + n, size - n, "%s%s", i ? "." : "", seg)
+                    : snprintf(out + n, size - n, "[%zu]", p->seg[i].index);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (depth > PD_PATH_MAX_DEPTH && n < size)
+        n += (size_t)snprintf(out + n, size - n, "...");
+    if (key && n < size)
+        snprintf(out + n, size - n, "%s%s", n ? "." : "", key);
 }
 
-perdure_status pd_path_vfail(pd_err *err, const pd_path *p, perdure_status code, const char *fmt, va_list ap)
+perdure_status pd_path_vfail(pd_err *err, const pd_path *p, const char *key, perdure_status code, const char *fmt,
+                             va_list ap)
 {
-    char msg[sizeof err->msg];
+    char where[256], msg[sizeof err->msg];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (p && p->len)
-        return pd_fail(err, code, "%s: %s", p->buf, msg);
-    return pd_fail(err, code, "%s", msg);
+    path_format(p, key, where, sizeof where);
+    if (!where[0])
+        return pd_fail(err, code, "%s", msg);
+    return pd_fail(err, code, "%s: %s", where, msg);
 }
 
-perdure_status pd_path_fail(pd_err *err, const pd_path *p, perdure_status code, const char *fmt, ...)
+perdure_status pd_path_fail(pd_err *err, const pd_path *p, const char *key, perdure_status code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    perdure_status st = pd_path_vfail(err, p, code, fmt, ap);
+    perdure_status st = pd_path_vfail(err, p, key, code, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -93,11 +103,12 @@ const char *pd_enum_noun(pd_enum_kind kind)
 perdure_status pd_codec_fixed(char *dst, size_t max, const char *s, size_t len, const pd_path *path, pd_err *err)
 {
     if (len == 0)
-        return pd_path_fail(err, path, PERDURE_E_DECODE, "must not be empty");
+        return pd_path_fail(err, path, NULL, PERDURE_E_DECODE, "must not be empty");
     if (len > max)
-        return pd_path_fail(err, path, PERDURE_E_DECODE, "%zu characters, longer than the limit of %zu", len, max);
+        return pd_path_fail(err, path, NULL, PERDURE_E_DECODE, "%zu characters, longer than the limit of %zu", len,
+                            max);
     if (memchr(s, 0, len))
-        return pd_path_fail(err, path, PERDURE_E_DECODE, "contains a NUL byte");
+        return pd_path_fail(err, path, NULL, PERDURE_E_DECODE, "contains a NUL byte");
     memcpy(dst, s, len);
     dst[len] = 0;
     return PERDURE_OK;
@@ -105,48 +116,35 @@ perdure_status pd_codec_fixed(char *dst, size_t max, const char *s, size_t len, 
 
 /* ---- encoder-side checks ---- */
 
-static perdure_status check_fixed(const char *field, const char *v, size_t max, bool required, pd_path *path,
+static perdure_status check_fixed(const char *field, const char *v, size_t max, bool required, const pd_path *path,
                                   pd_err *err)
 {
     size_t n = strnlen(v, max + 1);
-    if (n <= max && (n || !required))
-        return PERDURE_OK;
-    size_t mark = pd_path_key(path, field);
-    perdure_status st = n ? pd_path_fail(err, path, PERDURE_E_INVALID, "longer than %zu characters", max)
-                          : pd_path_fail(err, path, PERDURE_E_INVALID, "missing");
-    pd_path_pop(path, mark);
-    return st;
+    if (n > max)
+        return pd_path_fail(err, path, field, PERDURE_E_INVALID, "longer than %zu characters", max);
+    if (!n && required)
+        return pd_path_fail(err, path, field, PERDURE_E_INVALID, "missing");
+    return PERDURE_OK;
 }
 
-static perdure_status check_bytes(const char *field, const pd_bytes *b, pd_path *path, pd_err *err)
+static perdure_status check_bytes(const char *field, const pd_bytes *b, const pd_path *path, pd_err *err)
 {
     if (!b->present || b->len <= PD_MAX_PAYLOAD)
         return PERDURE_OK;
-    size_t mark = pd_path_key(path, field);
-    perdure_status st = pd_path_fail(err, path, PERDURE_E_TOO_LARGE, "%zu bytes exceeds the limit of %llu", b->len,
-                                     PD_MAX_PAYLOAD);
-    pd_path_pop(path, mark);
-    return st;
+    return pd_path_fail(err, path, field, PERDURE_E_TOO_LARGE, "%zu bytes exceeds the limit of %llu", b->len,
+                        PD_MAX_PAYLOAD);
 }
 
-static perdure_status check_enum(const char *field, pd_enum_kind kind, int64_t v, pd_path *path, pd_err *err)
+static perdure_status check_enum(const char *field, pd_enum_kind kind, int64_t v, const pd_path *path, pd_err *err)
 {
     if (pd_enum_name(kind, v))
         return PERDURE_OK;
-    size_t mark = pd_path_key(path, field);
-    perdure_status st = pd_path_fail(err, path, PERDURE_E_INVALID, "invalid %s %lld", pd_enum_noun(kind), (long long)v);
-    pd_path_pop(path, mark);
-    return st;
+    return pd_path_fail(err, path, field, PERDURE_E_INVALID, "invalid %s %lld", pd_enum_noun(kind), (long long)v);
 }
 
-perdure_status pd_codec_check_required(const char *field, bool present, pd_path *path, pd_err *err)
+perdure_status pd_codec_check_required(const char *field, bool present, const pd_path *path, pd_err *err)
 {
-    if (present)
-        return PERDURE_OK;
-    size_t mark = pd_path_key(path, field);
-    perdure_status st = pd_path_fail(err, path, PERDURE_E_INVALID, "missing");
-    pd_path_pop(path, mark);
-    return st;
+    return present ? PERDURE_OK : pd_path_fail(err, path, field, PERDURE_E_INVALID, "missing");
 }
 
 perdure_status pd_codec_check_error(const pd_error *e, pd_path *path, pd_err *err)
@@ -155,11 +153,12 @@ perdure_status pd_codec_check_error(const pd_error *e, pd_path *path, pd_err *er
     if (!e)
         return PERDURE_OK;
     size_t mark = pd_path_key(path, "Error");
-    if (!(st = check_bytes("ErrorType", &e->type, path, err)) && !(st = check_bytes("ErrorMessage", &e->message, path, err)) &&
+    if (!(st = check_bytes("ErrorType", &e->type, path, err)) &&
+        !(st = check_bytes("ErrorMessage", &e->message, path, err)) &&
         !(st = check_bytes("ErrorData", &e->data, path, err))) {
         for (size_t i = 0; i < e->stack_len && !st; i++)
             if (!e->stack[i])
-                st = pd_path_fail(err, path, PERDURE_E_INVALID, "StackTrace[%zu] is NULL", i);
+                st = pd_path_fail(err, path, "StackTrace", PERDURE_E_INVALID, "line %zu is NULL", i);
     }
     pd_path_pop(path, mark);
     return st;

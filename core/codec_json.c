@@ -32,12 +32,10 @@ static perdure_status jfail(jctx *c, const char *key, perdure_status code, const
 /* Fails at the current path, extended by key when not NULL. */
 static perdure_status jfail(jctx *c, const char *key, perdure_status code, const char *fmt, ...)
 {
-    size_t mark = key ? pd_path_key(&c->path, key) : c->path.len;
     va_list ap;
     va_start(ap, fmt);
-    perdure_status st = pd_path_vfail(c->err, &c->path, code, fmt, ap);
+    perdure_status st = pd_path_vfail(c->err, &c->path, key, code, fmt, ap);
     va_end(ap);
-    pd_path_pop(&c->path, mark);
     return st;
 }
 

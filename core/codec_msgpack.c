@@ -19,8 +19,8 @@
             return st_;                                                                                              \
     } while (0)
 
-/* Containers nest at most op list > op > error > stack in our records; deeper
- * unknown values are skipped up to this depth. */
+/* Unknown values are skipped recursively; bounding their nesting keeps a
+ * hostile record from exhausting the stack. */
 #define PD_MP_MAX_DEPTH 32
 
 /* ---- record layouts: one key enum and name table per record ---- */
@@ -480,7 +480,7 @@ static perdure_status rd_fail(mrd *r, perdure_status code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    perdure_status st = pd_path_vfail(r->err, &r->path, code, fmt, ap);
+    perdure_status st = pd_path_vfail(r->err, &r->path, NULL, code, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -540,7 +540,8 @@ static perdure_status rd_signed(mrd *r, mval *v, size_t width)
     uint64_t raw;
     TRY(rd_be(r, width, &raw));
     /* Sign-extend from width bytes. */
-    int64_t x = width == 8 ? (int64_t)raw : (int64_t)(raw ^ (1ULL << (width * 8 - 1))) - (int64_t)(1ULL << (width * 8 - 1));
+    uint64_t sign = 1ULL << (width * 8 - 1);
+    int64_t x = width == 8 ? (int64_t)raw : (int64_t)(raw ^ sign) - (int64_t)sign;
     if (x >= 0) {
         v->t = MT_UINT;
         v->u = (uint64_t)x;
@@ -750,12 +751,8 @@ static perdure_status rd_fields(mrd *r, const mschema *s, size_t n, void *obj)
         seen |= BIT(key);
     }
     for (unsigned key = 1; key < s->count; key++) {
-        if ((s->required & BIT(key)) && !(seen & BIT(key))) {
-            size_t mark = pd_path_key(&r->path, s->names[key]);
-            perdure_status st = rd_fail(r, PERDURE_E_DECODE, "missing");
-            pd_path_pop(&r->path, mark);
-            return st;
-        }
+        if ((s->required & BIT(key)) && !(seen & BIT(key)))
+            return pd_path_fail(r->err, &r->path, s->names[key], PERDURE_E_DECODE, "missing");
     }
     return PERDURE_OK;
 }

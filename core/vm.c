@@ -433,7 +433,7 @@ static uint64_t enqueue(perdure_vm *vm, pd_update *u, bool sync)
 
 int perdure_vm_wants_flush(const perdure_vm *vm)
 {
-    if (!vm || vm->poisoned)
+    if (!vm || vm->poisoned || vm->terminal)
         return 0;
     for (size_t i = vm->inflight; i < vm->queue_len; i++)
         if (vm->queue[i].sync)
@@ -719,17 +719,26 @@ static bool names_equal(const pd_bytes *recorded, const pd_bytes *declared)
  * index) and checks it against the record. */
 static perdure_status op_identify(perdure_vm *vm, vm_op *op, const vm_op *ctx, uint64_t n)
 {
-    char raw[PD_MAX_ID + 32];
-    if (ctx->kind == K_ROOT)
-        snprintf(raw, sizeof raw, "%llu", (unsigned long long)n);
-    else
-        snprintf(raw, sizeof raw, "%s-%llu", ctx->prefix.data, (unsigned long long)n);
+    /* js raw paths grow with the nesting depth: no fixed-size buffer. */
+    pd_buf buf;
+    pd_buf_init(&buf);
+    if (ctx->kind == K_ROOT ? pd_buf_printf(&buf, "%llu", (unsigned long long)n)
+                            : pd_buf_printf(&buf, "%s-%llu", ctx->prefix.data, (unsigned long long)n)) {
+        pd_buf_free(&buf);
+        return nomem(vm);
+    }
+    const char *raw = (const char *)buf.data;
     perdure_status st = perdure_id_hash(vm->opts.id_scheme, raw, op->id, sizeof op->id);
-    if (st)
-        return pd_fail(&vm->err, st, "cannot derive an operation id from \"%s\"", raw);
+    if (st) {
+        pd_fail(&vm->err, st, "cannot derive an operation id from \"%.200s\"", raw);
+        pd_buf_free(&buf);
+        return st;
+    }
     /* Children hash from the parent's Id (py) or extend its raw path (js). */
     const char *prefix = vm->opts.id_scheme == PERDURE_IDS_BLAKE2B ? op->id : raw;
-    if (pd_bytes_set_str(&op->prefix, prefix))
+    int failed = pd_bytes_set_str(&op->prefix, prefix);
+    pd_buf_free(&buf);
+    if (failed)
         return nomem(vm);
     op->position = n;
     if (op->is_virtual)
@@ -1002,6 +1011,8 @@ perdure_status perdure_vm_wait_for_condition(perdure_vm *vm, perdure_ctx ctx, co
         return st;
     if (!cfg || cfg->size < sizeof *cfg)
         return misuse(vm, "%s: config missing or size field not set", "perdure_vm_wait_for_condition");
+    if (!cfg->initial_state && cfg->initial_state_len)
+        return misuse(vm, "%s: NULL initial_state with a length", "perdure_vm_wait_for_condition");
     if (cfg->initial_state_len > PD_MAX_PAYLOAD)
         return pd_fail(&vm->err, PERDURE_E_TOO_LARGE, "initial state is %llu bytes; the limit is %llu",
                        cfg->initial_state_len, PD_MAX_PAYLOAD);
@@ -1410,6 +1421,10 @@ perdure_status perdure_vm_op_next(perdure_vm *vm, perdure_op handle, perdure_nex
     op = &vm->ops[index];   /* wait_for_callback declares its children: the table may move */
     if (!st && op->kind == K_ITEM)
         batch_item_settled(vm, op);
+    if (!st && *out == PERDURE_NEXT_CHECKPOINT && vm->terminal)
+        return poison(vm, pd_fail(&vm->err, PERDURE_E_PROTOCOL,
+                                  "the execution has ended (completed, stopped or timed out): "
+                                  "operation %s cannot be checkpointed", op->id));
     return st;
 }
 
@@ -1531,9 +1546,8 @@ static perdure_status next_wait_for_callback(perdure_vm *vm, vm_op *op, perdure_
  * callback's record, or from the error type when children were pruned. */
 static perdure_error_kind wfc_error_kind(const perdure_vm *vm, const vm_op *op)
 {
-    char raw[PD_MAX_ID + 8], id[PD_MAX_ID + 1];
-    snprintf(raw, sizeof raw, "%s-1", op->prefix.data);
-    const pd_operation *cb = perdure_id_hash(vm->opts.id_scheme, raw, id, sizeof id) ? NULL : record_find(vm, id);
+    char id[PD_MAX_ID + 1];   /* the callback is child #1 */
+    const pd_operation *cb = pd_id_for(vm->opts.id_scheme, op->prefix.data, 1, id) ? NULL : record_find(vm, id);
     switch (record_status(cb)) {
     case PERDURE_STATUS_TIMED_OUT:
         return PERDURE_ERRK_CALLBACK_TIMEOUT;
@@ -2011,6 +2025,9 @@ perdure_status perdure_vm_batch_poll(perdure_vm *vm, perdure_op handle, perdure_
     vm_op *batch = op_at(vm, handle);
     if (!batch || batch->kind != K_BATCH || !out)
         return misuse(vm, "%s: not a map/parallel handle, or NULL out", "perdure_vm_batch_poll");
+    if (op_orphaned(vm, batch))
+        return pd_fail(&vm->err, PERDURE_E_ORPHANED, "%s: map/parallel %s was abandoned by an enclosing batch",
+                       "perdure_vm_batch_poll", batch->id);
     if (batch->phase != PH_RUNNING)
         return misuse(vm, "%s: the batch is not running (ask perdure_vm_op_next first)", "perdure_vm_batch_poll");
     *out = (perdure_batch_poll){0};
@@ -2069,7 +2086,7 @@ static bool something_awaits_service(const perdure_vm *vm)
 {
     for (size_t i = 0; i < vm->records.len; i++) {
         const pd_operation *r = &vm->records.items[i];
-        if ((r->type == PERDURE_TYPE_STEP && (r->status == PERDURE_STATUS_PENDING || r->status == PERDURE_STATUS_READY)) ||
+        if ((r->type == PERDURE_TYPE_STEP && r->status == PERDURE_STATUS_PENDING) ||
             ((r->type == PERDURE_TYPE_WAIT || r->type == PERDURE_TYPE_CALLBACK ||
               r->type == PERDURE_TYPE_CHAINED_INVOKE) &&
              r->status == PERDURE_STATUS_STARTED))

@@ -303,7 +303,7 @@ const char *perdure_vm_errmsg(const perdure_vm *vm);
 /* Non-determinism detail, valid after PERDURE_E_NONDETERMINISM. */
 typedef struct perdure_nondeterminism {
     const char *operation_id;
-    unsigned long long position;       /* the operation's counter in its context (1-based) */
+    unsigned long long position;       /* its counter in its context (1-based); a map item's 0-based index */
     const char *context_id;            /* "" for the root */
     perdure_op_type expected_type, actual_type;
     const char *expected_sub_type, *actual_sub_type;

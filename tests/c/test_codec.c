@@ -242,7 +242,8 @@ Test(json, operation_key_order_and_details)
                      "\"Name\":\"charge \\\"card\\\"\",\"Type\":\"STEP\",\"SubType\":\"Step\","
                      "\"StartTimestamp\":1767225600.001,\"EndTimestamp\":1767225600.206,\"Status\":\"SUCCEEDED\","
                      "\"StepDetails\":{\"Attempt\":2,\"NextAttemptTimestamp\":1767225602.305,\"Result\":\"\\\"ok\\\"\","
-                     "\"Error\":{\"ErrorType\":\"ValueError\",\"ErrorMessage\":\"boom\",\"ErrorData\":\"{\\\"k\\\":1}\","
+                     "\"Error\":{\"ErrorType\":\"ValueError\",\"ErrorMessage\":\"boom\","
+                     "\"ErrorData\":\"{\\\"k\\\":1}\","
                      "\"StackTrace\":[\"  File \\\"a.py\\\", line 1, in f\",\"  File \\\"b.py\\\", line 2, in g\","
                      "\"ValueError\"]}}}]}}");
     pd_buf_free(&out);
@@ -261,7 +262,8 @@ Test(json, operation_without_details_content_has_no_details_object)
     op->status = PERDURE_STATUS_STARTED;
     cr_assert_eq(pd_json_encode_checkpoint_response(&r, &out, &err), PERDURE_OK);
     cr_assert_str_eq(buf_str(&out),
-                     "{\"NewExecutionState\":{\"Operations\":[{\"Id\":\"w\",\"Type\":\"WAIT\",\"Status\":\"STARTED\"}]}}");
+                     "{\"NewExecutionState\":{\"Operations\":[{\"Id\":\"w\",\"Type\":\"WAIT\","
+                     "\"Status\":\"STARTED\"}]}}");
     pd_buf_free(&out);
     pd_checkpoint_response_free(&r);
 }
@@ -329,10 +331,12 @@ Test(json, terminal_response_without_token)
 Test(json, protocol_invocation_example)
 {
     const char *text =
-        "{ \"DurableExecutionArn\": \"arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST/durable-execution/name/id\",\n"
+        "{ \"DurableExecutionArn\":\n"
+        "    \"arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST/durable-execution/name/id\",\n"
         "  \"CheckpointToken\": \"dG9rZW4=\",\n"
         "  \"InitialExecutionState\": {\n"
-        "    \"Operations\": [ { \"Id\": \"id\", \"Type\": \"EXECUTION\", \"Status\": \"STARTED\", \"StartTimestamp\": 1767225600000,\n"
+        "    \"Operations\": [ { \"Id\": \"id\", \"Type\": \"EXECUTION\", \"Status\": \"STARTED\",\n"
+        "                      \"StartTimestamp\": 1767225600000,\n"
         "                      \"ExecutionDetails\": { \"InputPayload\": \"{\\\"order\\\": 42}\" } } ],\n"
         "    \"NextMarker\": \"\" },\n"
         "  \"UpdatedOperationIds\": [ \"id\" ] }";
@@ -533,7 +537,8 @@ Test(json, error_object_round_trip_with_nul)
     pd_error_free(back);
     pd_buf_free(&out);
 
-    assert_fails(pd_json_decode_error("[]", 2, &back, &err), &err, PERDURE_E_DECODE, "expected a JSON object, got an array");
+    assert_fails(pd_json_decode_error("[]", 2, &back, &err), &err, PERDURE_E_DECODE,
+                 "expected a JSON object, got an array");
     cr_assert_null(back);
     const char *text = "{\"StackTrace\":[\"a\",\"b\\u0000c\"]}";
     assert_fails(pd_json_decode_error(text, strlen(text), &back, &err), &err, PERDURE_E_DECODE,
@@ -565,7 +570,8 @@ Test(json, absent_empty_and_nul_are_kept)
     pd_buf out;
     pd_buf_init(&out);
     cr_assert_eq(pd_json_encode_checkpoint_request("t", u, n, NULL, &out, &err), PERDURE_OK);
-    cr_assert_str_eq(buf_str(&out), "{\"CheckpointToken\":\"t\",\"Updates\":[{\"Id\":\"u\",\"Name\":\"\",\"Type\":\"STEP\","
+    cr_assert_str_eq(buf_str(&out), "{\"CheckpointToken\":\"t\",\"Updates\":[{\"Id\":\"u\",\"Name\":\"\","
+                                    "\"Type\":\"STEP\","
                                     "\"Action\":\"SUCCEED\",\"Payload\":\"x\\u0000y\"}]}");
     pd_buf_free(&out);
     pd_updates_free(u, n);
@@ -589,7 +595,8 @@ Test(json, bad_operations_name_the_field)
         {"{\"Id\":null,\"Type\":\"STEP\",\"Status\":\"STARTED\"}", "Operations[3].Id: missing"},
         {"{\"Id\":\"\",\"Type\":\"STEP\",\"Status\":\"STARTED\"}", "Operations[3].Id: must not be empty"},
         {"{\"Id\":\"a\\u0000b\",\"Type\":\"STEP\",\"Status\":\"STARTED\"}", "Operations[3].Id: contains a NUL byte"},
-        {"{\"Id\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"Type\":\"STEP\",\"Status\":\"STARTED\"}",
+        {"{\"Id\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"Type\":\"STEP\","
+         "\"Status\":\"STARTED\"}",
          "Operations[3].Id: 65 characters, longer than the limit of 64"},
         {"{\"Id\":\"a\",\"Type\":\"STEP\",\"Status\":\"STARTED\",\"SubType\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
          "Operations[3].SubType: 33 characters, longer than the limit of 32"},
@@ -641,7 +648,8 @@ Test(json, bad_updates_name_the_field)
          "Updates[0].WaitOptions.WaitSeconds: -3 is out of range"},
         {"{\"Id\":\"a\",\"Type\":\"CALLBACK\",\"Action\":\"START\",\"CallbackOptions\":{\"TimeoutSeconds\":true}}",
          "Updates[0].CallbackOptions.TimeoutSeconds: expected an integer, got a boolean"},
-        {"{\"Id\":\"a\",\"Type\":\"CHAINED_INVOKE\",\"Action\":\"START\",\"ChainedInvokeOptions\":{\"TenantId\":\"t\"}}",
+        {"{\"Id\":\"a\",\"Type\":\"CHAINED_INVOKE\",\"Action\":\"START\","
+         "\"ChainedInvokeOptions\":{\"TenantId\":\"t\"}}",
          "Updates[0].ChainedInvokeOptions.FunctionName: missing"},
         {"{\"Id\":\"a\",\"Type\":\"CONTEXT\",\"Action\":\"SUCCEED\",\"ContextOptions\":7}",
          "Updates[0].ContextOptions: expected an object, got an integer"},
@@ -737,7 +745,8 @@ Test(json, payload_limits)
         pd_err err = {0};
         perdure_status st = pd_json_decode_checkpoint_request(text, strlen(text), &token, &u, &n, &client, &err);
         if (extra) {
-            assert_fails(st, &err, PERDURE_E_TOO_LARGE, "Updates[0].Payload: 6291457 bytes exceeds the limit of 6291456");
+            assert_fails(st, &err, PERDURE_E_TOO_LARGE,
+                         "Updates[0].Payload: 6291457 bytes exceeds the limit of 6291456");
         } else {
             cr_assert_eq(st, PERDURE_OK, "%s", err.msg);
             cr_assert_eq(u[0].payload.len, PD_MAX_PAYLOAD);
@@ -1332,7 +1341,8 @@ Test(msgpack, lying_counts_and_lengths)
     const unsigned char big_str[] = {0x82, 0x00, 0x01, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
     b = (pd_buf){(unsigned char *)big_str, sizeof big_str, 0, false};
     expect_bad_op(&b, PERDURE_E_DECODE, "Id: truncated input");
-    const unsigned char ops[] = {0x84, 0x00, 0x01, 0x01, 0xa1, 'a', 0x02, 0xa1, 't', 0x03, 0xdd, 0x00, 0x00, 0x00, 0x02, 0x80};
+    const unsigned char ops[] = {0x84, 0x00, 0x01, 0x01, 0xa1, 'a', 0x02, 0xa1, 't',
+                                 0x03, 0xdd, 0x00, 0x00, 0x00, 0x02, 0x80};
     pd_invocation inv;
     pd_err err = {0};
     assert_fails(pd_mp_decode_invocation(ops, sizeof ops, &inv, &err), &err, PERDURE_E_DECODE,

@@ -3500,3 +3500,313 @@ Test(misuse, names_are_validated)
     cr_expect_eq(perdure_vm_step(h.vm, PERDURE_ROOT, "caf\xc3\xa9", NULL, &x), PERDURE_E_INVALID);
     h_free(&h);
 }
+
+/* ===========================================================================
+ * more replay cases
+ * ======================================================================== */
+
+Test(map, replay_children_reruns_items_over_their_records)
+{
+    opid s0 = HC(ID1_0, 1);
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o,o,o]", with(rec(ID1, "CONTEXT", "Map", "m", "SUCCEEDED"), "ContextDetails",
+                                          json_pack("{s:b,s:s}", "ReplayChildren", 1, "Result", "{\"type\":\"MapResult\"}")),
+                          with_parent(with(rec(ID1_0, "CONTEXT", "MapIteration", "map-item-0", "SUCCEEDED"),
+                                           "ContextDetails", json_pack("{s:b,s:s}", "ReplayChildren", 1, "Result", "")),
+                                      ID1),
+                          with_parent(with(step_rec(s0.s, NULL, "SUCCEEDED", 1), "StepDetails",
+                                           json_pack("{s:i,s:s}", "Attempt", 1, "Result", "\"v\"")),
+                                      ID1_0)));
+    perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 1, NULL);
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, m, 0);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE, "the item recorded a summary too");
+    perdure_op s = step(&h, i0, NULL, NULL);
+    cr_assert_eq(next_of(&h, s), PERDURE_NEXT_RESULT);
+    expect_result(&h, s, "\"v\"");
+    succeed(&h, i0, "\"rebuilt item\"");
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_RESULT);
+    expect_result(&h, i0, "\"rebuilt item\"");
+    expect_poll(&h, m, PERDURE_BATCH_DONE);
+    cr_expect_eq(outcome_of(&h, m).succeeded, 1);
+    succeed(&h, m, "{\"all\":[\"rebuilt\"]}");
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_RESULT);
+    expect_result(&h, m, "{\"all\":[\"rebuilt\"]}");
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    expect_no_batch(&h);
+    h_free(&h);
+}
+
+Test(map, replay_started_item_reenters_without_new_start)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o,o]", rec(ID1, "CONTEXT", "Map", "m", "STARTED"),
+                          with_parent(rec(ID1_0, "CONTEXT", "MapIteration", "map-item-0", "STARTED"), ID1)));
+    perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 1, NULL);
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, m, 0);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE);
+    succeed(&h, i0, "1");
+    json_t *u = h_flush(&h, NULL);
+    expect_count(u, 1);
+    expect_update(upd(u, 0), ID1_0, "CONTEXT", "MapIteration", "SUCCEED", "map-item-0", ID1);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_RESULT);
+    expect_poll(&h, m, PERDURE_BATCH_DONE);
+    h_free(&h);
+}
+
+Test(map, flat_replay_uses_inner_records)
+{
+    opid s0 = HC(ID1_0, 1);
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o,o]", rec(ID1, "CONTEXT", "Map", "m", "STARTED"),
+                          with_parent(with(step_rec(s0.s, NULL, "SUCCEEDED", 1), "StepDetails",
+                                           json_pack("{s:i,s:s}", "Attempt", 1, "Result", "7")),
+                                      ID1)));
+    perdure_batch_config cfg = batch_cfg(-1, NULL);
+    cfg.nesting = PERDURE_NESTING_FLAT;
+    perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 1, &cfg);
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, m, 0);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE);
+    perdure_op s = step(&h, i0, NULL, NULL);
+    cr_assert_eq(next_of(&h, s), PERDURE_NEXT_RESULT);
+    expect_result(&h, s, "7");
+    succeed(&h, i0, "7");
+    /* Reported, the virtual item is settled even before it is asked again. */
+    expect_poll(&h, m, PERDURE_BATCH_DONE);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_RESULT);
+    cr_expect_eq(outcome_of(&h, m).succeeded, 1, "counted once");
+    expect_no_batch(&h);
+    h_free(&h);
+}
+
+Test(map, flat_orphans_are_refused_too)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_batch_config cfg = batch_cfg(-1, NULL);
+    cfg.nesting = PERDURE_NESTING_FLAT;
+    perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 2, &cfg);
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, m, 0), i1 = expect_run_item(&h, m, 1);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE);
+    cr_assert_eq(next_of(&h, i1), PERDURE_NEXT_EXECUTE);
+    fail(&h, i1, "E", "m");
+    expect_poll(&h, m, PERDURE_BATCH_DONE);
+    perdure_op x;
+    cr_expect_eq(perdure_vm_step(h.vm, i0, NULL, NULL, &x), PERDURE_E_ORPHANED);
+    cr_expect_eq(perdure_vm_op_succeed(h.vm, i0, "1", 1), PERDURE_E_ORPHANED);
+    perdure_op_status st;
+    perdure_op item;
+    cr_assert_eq(perdure_vm_batch_item(h.vm, m, 0, &st, &item), PERDURE_OK);
+    cr_expect_eq(st, PERDURE_STATUS_STARTED);
+    cr_expect_eq(item, i0);
+    cr_assert_eq(perdure_vm_batch_item(h.vm, m, 1, &st, NULL), PERDURE_OK);
+    cr_expect_eq(st, PERDURE_STATUS_FAILED);
+    cr_expect_eq(perdure_vm_batch_item(h.vm, m, 2, &st, &item), PERDURE_E_MISUSE, "out of range");
+    h_free(&h);
+}
+
+Test(map, child_inside_an_item)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 1, NULL);
+    cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, m, 0);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE);
+    perdure_op c = child(&h, i0, "c");
+    cr_assert_eq(next_of(&h, c), PERDURE_NEXT_EXECUTE);
+    perdure_op s = step(&h, c, NULL, NULL);
+    run_step_ok(&h, s, "1");
+    opid cid = HC(ID1_0, 1), sid = HC(cid.s, 1);
+    expect_update(upd(h.log, 2), cid.s, "CONTEXT", "RunInChildContext", "START", "c", ID1_0);
+    expect_update(upd(h.log, 3), sid.s, "STEP", "Step", "START", NULL, cid.s);
+    h_free(&h);
+}
+
+Test(parallel, replay_succeeded)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o]", with(rec(ID1, "CONTEXT", "Parallel", "p", "SUCCEEDED"), "ContextDetails",
+                                       json_pack("{s:s}", "Result", "{\"p\":1}"))));
+    perdure_op p = batch_op(&h, "p", PERDURE_BATCH_PARALLEL, 2, NULL);
+    cr_assert_eq(next_of(&h, p), PERDURE_NEXT_RESULT);
+    expect_result(&h, p, "{\"p\":1}");
+    expect_no_batch(&h);
+    h_free(&h);
+}
+
+Test(step, error_object_over_the_limit_is_refused)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op s = step(&h, PERDURE_ROOT, NULL, NULL);
+    cr_assert_eq(next_of(&h, s), PERDURE_NEXT_EXECUTE);
+    char *msg = malloc(40000);
+    memset(msg, 'm', 39999);
+    msg[39999] = 0;
+    perdure_error_info e = {.error_type = "E", .error_message = msg};
+    cr_expect_eq(perdure_vm_op_fail(h.vm, s, &e), PERDURE_E_TOO_LARGE);
+    free(msg);
+    fail(&h, s, "E", "short");   /* still running: a smaller error is accepted */
+    h_free(&h);
+}
+
+Test(step, inside_wait_for_callback_context_is_refused)
+{
+    /* wait_for_callback owns its children; nothing else is declared in it. */
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op w = wfc_op(&h, NULL, NULL, NULL);
+    perdure_op x;
+    cr_expect_eq(perdure_vm_child(h.vm, w, NULL, NULL, 0, &x), PERDURE_E_MISUSE);
+    h_free(&h);
+}
+
+Test(ids, md5_path_deep_nesting_keeps_the_whole_path)
+{
+    /* js raw paths grow with depth: "1-1-...-1" must never be truncated. */
+    perdure_vm_options o = json_opts();
+    o.id_scheme = PERDURE_IDS_MD5_PATH;
+    harness h;
+    h_init_opts(&h, &o);
+    h_start(&h, NULL);
+    perdure_ctx ctx = PERDURE_ROOT;
+    char raw[512] = "1";
+    for (int depth = 0; depth < 60; depth++) {
+        perdure_op c = child(&h, ctx, NULL);
+        cr_assert_eq(next_of(&h, c), PERDURE_NEXT_EXECUTE);
+        ctx = c;
+        if (depth)
+            strcat(raw, "-1");
+    }
+    perdure_op w;
+    cr_assert_eq(perdure_vm_wait_for_callback(h.vm, ctx, "w", NULL, NULL, &w), PERDURE_OK, "%s", err(&h));
+    strcat(raw, "-1");
+    char want[65];
+    cr_assert_eq(perdure_id_hash(PERDURE_IDS_MD5_PATH, raw, want, sizeof want), PERDURE_OK);
+    cr_expect_str_eq(perdure_vm_op_id(h.vm, w), want, "raw path of %zu chars", strlen(raw));
+    /* The callback child: raw + "-1". */
+    cr_assert_eq(next_of(&h, w), PERDURE_NEXT_CHECKPOINT);
+    json_t *u = h_flush(&h, NULL);
+    strcat(raw, "-1");
+    cr_assert_eq(perdure_id_hash(PERDURE_IDS_MD5_PATH, raw, want, sizeof want), PERDURE_OK);
+    expect_update(upd(u, json_array_size(u) - 1), want, "CALLBACK", "Callback", "START", "w create callback id",
+                  perdure_vm_op_id(h.vm, w));
+    h_free(&h);
+}
+
+Test(ids, md5_path_failed_wfc_kind_found_through_long_paths)
+{
+    perdure_vm_options o = json_opts();
+    o.id_scheme = PERDURE_IDS_MD5_PATH;
+    char raw[512] = "1", ids[61][65];
+    for (int depth = 0; depth < 60; depth++) {
+        if (depth)
+            strcat(raw, "-1");
+        perdure_id_hash(PERDURE_IDS_MD5_PATH, raw, ids[depth], 65);
+    }
+    strcat(raw, "-1");
+    char wid[65], cbid[65];
+    perdure_id_hash(PERDURE_IDS_MD5_PATH, raw, wid, 65);
+    strcat(raw, "-1");
+    perdure_id_hash(PERDURE_IDS_MD5_PATH, raw, cbid, 65);
+    json_t *ops = json_array();
+    for (int depth = 0; depth < 60; depth++) {
+        json_t *r = rec(ids[depth], "CONTEXT", "RunInChildContext", NULL, "STARTED");
+        if (depth)
+            with_parent(r, ids[depth - 1]);
+        json_array_append_new(ops, r);
+    }
+    json_array_append_new(ops, with_parent(with(rec(wid, "CONTEXT", "WaitForCallback", "w", "FAILED"), "ContextDetails",
+                                                json_pack("{s:o}", "Error", error_obj("Denied", "no"))),
+                                           ids[59]));
+    json_array_append_new(ops, with_parent(with(rec(cbid, "CALLBACK", "Callback", "w create callback id", "FAILED"),
+                                                "CallbackDetails", json_pack("{s:s}", "CallbackId", "eA==")),
+                                           wid));
+    harness h;
+    h_init_opts(&h, &o);
+    h_start(&h, ops);
+    perdure_ctx ctx = PERDURE_ROOT;
+    for (int depth = 0; depth < 60; depth++) {
+        perdure_op c = child(&h, ctx, NULL);
+        cr_assert_eq(next_of(&h, c), PERDURE_NEXT_EXECUTE);
+        ctx = c;
+    }
+    perdure_op w;
+    cr_assert_eq(perdure_vm_wait_for_callback(h.vm, ctx, "w", NULL, NULL, &w), PERDURE_OK, "%s", err(&h));
+    cr_assert_eq(next_of(&h, w), PERDURE_NEXT_ERROR);
+    expect_error(&h, w, PERDURE_ERRK_CALLBACK_FAILED, "Denied", "no");
+    h_free(&h);
+}
+
+Test(step, regex_filters_are_copied)
+{
+    char pattern[32] = "^time.*out$";
+    unsigned char is_regex[1] = {1};
+    const char *patterns[] = {pattern};
+    perdure_retry_config r = retry_none_jitter(3, 1, 2, 10);
+    r.retryable_errors = patterns;
+    r.retryable_errors_is_regex = is_regex;
+    r.retryable_errors_len = 1;
+    perdure_step_config cfg = step_cfg(PERDURE_AT_LEAST_ONCE_PER_RETRY, &r);
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op a = step(&h, PERDURE_ROOT, NULL, &cfg), b = step(&h, PERDURE_ROOT, NULL, &cfg);
+    strcpy(pattern, "(");   /* would not even compile */
+    is_regex[0] = 0;
+    cr_assert_eq(next_of(&h, a), PERDURE_NEXT_EXECUTE);
+    fail(&h, a, "E", "timed out");
+    cr_assert_eq(next_of(&h, b), PERDURE_NEXT_EXECUTE);
+    fail(&h, b, "E", "not a timeout");
+    json_t *u = h_flush(&h, NULL);
+    expect_count(u, 4);
+    expect_update(upd(u, 1), ID1, "STEP", "Step", "RETRY", NULL, NULL);
+    expect_update(upd(u, 3), ID2, "STEP", "Step", "FAIL", NULL, NULL);
+    h_free(&h);
+}
+
+Test(condition, initial_state_pointer_and_length_must_agree)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_condition_config cfg = {.size = sizeof cfg, .initial_state = NULL, .initial_state_len = 3};
+    perdure_op op;
+    cr_expect_eq(perdure_vm_wait_for_condition(h.vm, PERDURE_ROOT, NULL, &cfg, &op), PERDURE_E_MISUSE);
+    h_free(&h);
+}
+
+Test(map, nested_batch_in_an_abandoned_item_is_orphaned)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op outer = batch_op(&h, "outer", PERDURE_BATCH_MAP, 2, NULL);
+    cr_assert_eq(next_of(&h, outer), PERDURE_NEXT_EXECUTE);
+    perdure_op i0 = expect_run_item(&h, outer, 0), i1 = expect_run_item(&h, outer, 1);
+    cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_EXECUTE);
+    perdure_op inner;
+    cr_assert_eq(perdure_vm_batch(h.vm, i0, "inner", PERDURE_BATCH_MAP, 3, NULL, &inner), PERDURE_OK);
+    cr_assert_eq(next_of(&h, inner), PERDURE_NEXT_EXECUTE);
+    perdure_op j0 = expect_run_item(&h, inner, 0);
+    run_item(&h, i1, NULL);
+    expect_poll(&h, outer, PERDURE_BATCH_DONE);
+    perdure_batch_poll p;
+    perdure_next n;
+    cr_expect_eq(perdure_vm_batch_poll(h.vm, inner, &p), PERDURE_E_ORPHANED);
+    cr_expect_eq(perdure_vm_op_next(h.vm, inner, &n), PERDURE_E_ORPHANED);
+    cr_expect_eq(perdure_vm_op_next(h.vm, j0, &n), PERDURE_E_ORPHANED);
+    h_free(&h);
+}
