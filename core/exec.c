@@ -121,7 +121,9 @@ static pd_error *error_make(const char *type, const char *message)
 /* jansson refuses text that is not UTF-8: everything we keep goes out as JSON. */
 static bool utf8_text(const void *data, size_t len)
 {
-    json_t *s = json_stringn(data ? data : "", len);
+    if (!data)
+        return len == 0;
+    json_t *s = json_stringn(data, len);
     json_decref(s);
     return s != NULL;
 }
@@ -521,7 +523,8 @@ typedef struct jread {
     pd_err *err;
 } jread;
 
-/* obj[key] of the given jansson type, or NULL when absent; a wrong type fails. */
+/* obj[key] of the given jansson type (JSON_REAL: any number), or NULL when
+ * absent; a wrong type fails. */
 static perdure_status jmember(jread *r, const char *key, json_type type, json_t **out)
 {
     json_t *v = json_object_get(r->obj, key);
@@ -565,9 +568,11 @@ static perdure_status jint(jread *r, const char *key, bool time, int64_t *dst)
     return PERDURE_OK;
 }
 
-static perdure_status jerror(jread *r, json_t *wrapper, pd_event *e)
+/* Error{Payload: ErrorObject}; without the Payload (IncludeExecutionData
+ * false) an empty ErrorObject, so that the member stays. */
+static perdure_status jerror(jread *r, pd_event *e)
 {
-    json_t *payload = json_object_get(wrapper, "Payload");
+    json_t *payload = json_object_get(r->obj, "Payload");
     if (!payload) {
         e->error = pd_error_new();
         return e->error ? PERDURE_OK : pd_fail(r->err, PERDURE_E_NOMEM, "out of memory");
@@ -602,13 +607,12 @@ static perdure_status jdetails(jread *r, pd_event *e)
             TRY(jmember(r, m->key, JSON_OBJECT, &sub));
             if (!sub)
                 break;
+            jread s = {sub, r->err};
             if (m->kind == MK_PAYLOAD) {
-                jread s = {sub, r->err};
                 TRY(jtext(&s, "Payload", &e->payload));
             } else if (m->kind == MK_ERROR) {
-                TRY(jerror(r, sub, e));
+                TRY(jerror(&s, e));
             } else {
-                jread s = {sub, r->err};
                 int64_t attempt = 0;
                 TRY(jint(&s, "CurrentAttempt", false, &attempt));
                 TRY(jint(&s, "NextAttemptDelaySeconds", false, &e->retry_delay_s));
@@ -672,22 +676,6 @@ perdure_status pd_event_decode_json(const void *data, size_t len, pd_event *out,
  * creating
  * ====================================================================== */
 
-static void exec_free_fields(pd_exec *x)
-{
-    char *texts[] = {x->region, x->account, x->function_name, x->version, x->name, x->arn};
-    for (size_t i = 0; i < COUNT(texts); i++)
-        free(texts[i]);
-    for (size_t i = 0; i < x->n_ops; i++)
-        pd_operation_clear(&x->ops[i].op);
-    for (size_t i = 0; i < x->n_events; i++)
-        pd_event_clear(&x->events[i].ev);
-    free(x->ops);
-    free(x->index);
-    free(x->events);
-    pd_bytes_clear(&x->token);
-    pd_bytes_clear(&x->request_id);
-}
-
 static void cache_clear(pd_exec *x)
 {
     if (!x->has_cache)
@@ -703,7 +691,18 @@ void pd_exec_free(pd_exec *x)
     if (!x)
         return;
     cache_clear(x);
-    exec_free_fields(x);
+    char *texts[] = {x->region, x->account, x->function_name, x->version, x->name, x->arn};
+    for (size_t i = 0; i < COUNT(texts); i++)
+        free(texts[i]);
+    for (size_t i = 0; i < x->n_ops; i++)
+        pd_operation_clear(&x->ops[i].op);
+    for (size_t i = 0; i < x->n_events; i++)
+        pd_event_clear(&x->events[i].ev);
+    free(x->ops);
+    free(x->index);
+    free(x->events);
+    pd_bytes_clear(&x->token);
+    pd_bytes_clear(&x->request_id);
     free(x);
 }
 
@@ -722,12 +721,11 @@ static perdure_status set_identity(pd_exec *x, const char *region, const char *a
     for (size_t i = 0; i < COUNT(dst); i++)
         if (!(*dst[i] = strdup(src[i])))
             return nomem(x, err);
-    size_t n = (size_t)snprintf(NULL, 0, "arn:aws:lambda:%s:%s:function:%s:%s/durable-execution/%s/%s", region,
-                                account, function_name, version, name, id);
+#define ARN_FORMAT "arn:aws:lambda:%s:%s:function:%s:%s/durable-execution/%s/%s"
+    size_t n = (size_t)snprintf(NULL, 0, ARN_FORMAT, region, account, function_name, version, name, id);
     if (!(x->arn = malloc(n + 1)))
         return nomem(x, err);
-    snprintf(x->arn, n + 1, "arn:aws:lambda:%s:%s:function:%s:%s/durable-execution/%s/%s", region, account,
-             function_name, version, name, id);
+    snprintf(x->arn, n + 1, ARN_FORMAT, region, account, function_name, version, name, id);
     return PERDURE_OK;
 }
 
@@ -854,11 +852,13 @@ static void consider(timer *best, timer_kind kind, size_t op, int64_t due)
         *best = (timer){kind, op, due};
 }
 
-/* The callback's CallbackStarted: its timeouts. */
+/* The CallbackStarted (timeouts) or ChainedInvokeStarted (what to launch) of o. */
 static const pd_event *started_event(const pd_exec *x, const xop *o)
 {
     return o->started == NO_EVENT ? NULL : &x->events[o->started].ev;
 }
+
+static int64_t deadline(const pd_exec *x) { return x->ops[0].op.start_ms + x->timeout_s * 1000; }
 
 /* The earliest armed timer; ties go to the execution, then to start order. */
 static timer next_timer(const pd_exec *x)
@@ -866,7 +866,7 @@ static timer next_timer(const pd_exec *x)
     timer best = {T_NONE, 0, 0};
     if (ended(x))
         return best;
-    consider(&best, T_EXECUTION, 0, x->ops[0].op.start_ms + x->timeout_s * 1000);
+    consider(&best, T_EXECUTION, 0, deadline(x));
     for (size_t i = 1; i < x->n_ops; i++) {
         const pd_operation *op = &x->ops[i].op;
         const pd_event *cb;
@@ -1363,9 +1363,8 @@ static perdure_status checkpoint(pd_exec *x, const char *token, const pd_update 
     if (!bytes_eq(&x->token, token))
         return reject(err, "Invalid Checkpoint Token: the token is stale or unknown");
     /* A batch that arrives after the execution's deadline is too late. */
-    timer t = next_timer(x);
-    if (t.kind == T_EXECUTION && t.due <= now)
-        TRY(fire(x, t, now, err));
+    if (!ended(x) && deadline(x) <= now)
+        TRY(fire_due(x, now, err));
     if (ended(x))
         return pd_fail(err, PD_EXEC_E_ENDED, "Cannot checkpoint: the execution is %s.",
                        pd_exec_status_name(x->ops[0].op.status));
@@ -1437,8 +1436,9 @@ static bool something_pending(const pd_exec *x)
 {
     for (size_t i = 1; i < x->n_ops; i++) {
         const pd_operation *op = &x->ops[i].op;
-        if (op->type == PERDURE_TYPE_STEP ? op->status == PERDURE_STATUS_PENDING || op->status == PERDURE_STATUS_READY
-                                          : op->type != PERDURE_TYPE_CONTEXT && op->status == PERDURE_STATUS_STARTED)
+        bool retrying = op->status == PERDURE_STATUS_PENDING || op->status == PERDURE_STATUS_READY;
+        bool waiting = op->type != PERDURE_TYPE_CONTEXT && op->status == PERDURE_STATUS_STARTED;
+        if (op->type == PERDURE_TYPE_STEP ? retrying : waiting)
             return true;
     }
     return false;
@@ -1918,7 +1918,7 @@ static perdure_status load_state(pd_exec *x, json_t *s, pd_err *err)
     size_t i;
     json_object_foreach(beats, key, v) {
         xop *o = find(x, key);
-        if (!o || !json_is_integer(v))
+        if (!o || o->op.type != PERDURE_TYPE_CALLBACK || !json_is_integer(v))
             return load_fail(err, "state: Heartbeats names an unknown callback");
         o->beat_ms = json_integer_value(v);
     }

@@ -369,6 +369,8 @@ perdure_status perdure_vm_add_state(perdure_vm *vm, const void *page, unsigned l
         return st;
     if (!vm->started || !vm->marker.present)
         return misuse(vm, "%s: no state page is expected", "perdure_vm_add_state");
+    if (!page && len)
+        return misuse(vm, "%s: NULL page with a length", "perdure_vm_add_state");
     pd_checkpoint_response r = {0};
     st = vm->opts.wire == PERDURE_WIRE_JSON ? pd_json_decode_state_page(page, len, &r.ops, &r.next_marker, &vm->err)
                                             : pd_mp_decode_checkpoint_response(page, len, &r, &vm->err);
@@ -573,6 +575,8 @@ perdure_status perdure_vm_apply_response(perdure_vm *vm, const void *response, u
         return st;
     if (!vm->awaiting_response)
         return misuse(vm, "%s: no batch is in flight (perdure_vm_take_batch)", "perdure_vm_apply_response");
+    if (!response && len)
+        return misuse(vm, "%s: NULL response with a length", "perdure_vm_apply_response");
     pd_checkpoint_response r = {0};
     st = decode_response(vm, response, len, &r);
     if (st) {
@@ -1582,6 +1586,8 @@ static perdure_status running_op(perdure_vm *vm, perdure_op handle, const char *
     perdure_status st = vm_usable(vm);
     if (st)
         return st;
+    if (vm->finishing)
+        return misuse(vm, "%s: the invocation has finished (perdure_vm_finish)", fn);
     vm_op *op = op_at(vm, handle);
     if (!op || op->kind == K_ROOT)
         return misuse(vm, "%s: bad operation handle", fn);
