@@ -330,15 +330,13 @@ static perdure_status run_items(sdk_run *run, perdure_op batch, perdure_item_fn 
     }
 }
 
-perdure_status perdure_context_map(perdure_context *ctx, const char *name, unsigned int item_count,
-                                   const perdure_batch_config *cfg, perdure_item_fn fn, void *user,
-                                   perdure_sdk_outcome *outcome, perdure_op *batch)
+static perdure_status run_batch(perdure_context *ctx, const char *name, perdure_batch_kind kind, unsigned int count,
+                                const perdure_batch_config *cfg, perdure_item_fn fn, void *user,
+                                perdure_sdk_outcome *outcome, perdure_op *batch)
 {
-    if (!context_ok(ctx, outcome) || !fn || !batch)
-        return PERDURE_E_MISUSE;
     sdk_run *run = ctx->run;
     perdure_next next;
-    perdure_status st = perdure_vm_batch(run->vm, ctx->ctx, name, PERDURE_BATCH_MAP, item_count, cfg, batch);
+    perdure_status st = perdure_vm_batch(run->vm, ctx->ctx, name, kind, count, cfg, batch);
     if (st)
         return run_failed(run, st);
     if ((st = drive(run, *batch, &next)))
@@ -361,6 +359,41 @@ perdure_status perdure_context_map(perdure_context *ctx, const char *name, unsig
             return st;
     }
     return answer(run, *batch, next, outcome, NULL, NULL);
+}
+
+perdure_status perdure_context_map(perdure_context *ctx, const char *name, unsigned int item_count,
+                                   const perdure_batch_config *cfg, perdure_item_fn fn, void *user,
+                                   perdure_sdk_outcome *outcome, perdure_op *batch)
+{
+    if (!context_ok(ctx, outcome) || !fn || !batch)
+        return PERDURE_E_MISUSE;
+    return run_batch(ctx, name, PERDURE_BATCH_MAP, item_count, cfg, fn, user, outcome, batch);
+}
+
+typedef struct branches {
+    const perdure_child_fn *fns;
+    void *const *users;
+} branches;
+
+/* A parallel is a batch whose item i runs branch i. */
+static int run_branch(perdure_context *ctx, void *user, unsigned index, perdure_buf *result, perdure_error_info *error)
+{
+    const branches *b = user;
+    return b->fns[index](ctx, b->users ? b->users[index] : NULL, result, error);
+}
+
+perdure_status perdure_context_parallel(perdure_context *ctx, const char *name, unsigned int branch_count,
+                                        const perdure_child_fn *fns, void *const *users,
+                                        const perdure_batch_config *cfg, perdure_sdk_outcome *outcome,
+                                        perdure_op *batch)
+{
+    if (!context_ok(ctx, outcome) || (!fns && branch_count) || !batch)
+        return PERDURE_E_MISUSE;
+    for (unsigned i = 0; i < branch_count; i++)
+        if (!fns[i])
+            return PERDURE_E_MISUSE;
+    branches b = {fns, users};
+    return run_batch(ctx, name, PERDURE_BATCH_PARALLEL, branch_count, cfg, run_branch, &b, outcome, batch);
 }
 
 perdure_status perdure_context_last_error(perdure_context *ctx, perdure_error_view *out)

@@ -542,20 +542,28 @@ typedef int (*perdure_submit_fn)(void *user, const char *callback_id, perdure_er
 typedef int (*perdure_handler_fn)(perdure_context *ctx, void *user, const unsigned char *input,
                                   unsigned long long input_len, perdure_buf *result, perdure_error_info *error);
 
-/* Runs one invocation: loads input, runs handler, flushes checkpoints through
- * transport, and writes the invocation output to *output. */
+/* Runs one invocation: loads the input event, runs handler, flushes its
+ * checkpoints through transport and writes the invocation output (§3.2) to
+ * *output. A handler that returns non-zero with *error set fails the
+ * execution; one that returns after an operation said PERDURE_SDK_SUSPEND
+ * suspends it. Deterministic errors (non-deterministic replay, invalid
+ * arguments, oversized payloads) also end the execution FAILED, with the
+ * status name as ErrorType. Only a failing transport, NOMEM or INTERNAL make
+ * this function return an error: the invocation should then be retried.
+ * Paged state (a NextMarker in the input) is refused with PERDURE_E_PROTOCOL. */
 perdure_status perdure_invoke_handler(const perdure_vm_options *opts, const void *input, unsigned long long input_len,
                                       long long now_ms, perdure_handler_fn handler, void *handler_user,
                                       perdure_transport_fn transport, void *transport_user, perdure_buf *output);
 
-/* Operations inside a handler. Each returns PERDURE_OK with the result, or:
- * PERDURE_E_SUSPENDED-like control flow is expressed by *outcome. */
+/* Operations inside a handler return PERDURE_OK and say in *outcome how the
+ * operation ended. Result views are borrowed until the handler returns. */
 typedef enum perdure_sdk_outcome {
-    PERDURE_SDK_OK = 0,         /* result written */
-    PERDURE_SDK_ERROR = 1,      /* the operation failed: *error_out describes it */
-    PERDURE_SDK_SUSPEND = 2     /* return from the handler at once: the invocation suspends */
+    PERDURE_SDK_OK = 0,         /* finished: the result (if any) is in *result */
+    PERDURE_SDK_ERROR = 1,      /* failed: perdure_context_last_error describes it */
+    PERDURE_SDK_SUSPEND = 2     /* return from the body at once: the invocation suspends */
 } perdure_sdk_outcome;
 
+/* The VM under a context, e.g. for perdure_vm_is_replaying. */
 perdure_vm *perdure_context_vm(perdure_context *ctx);
 perdure_status perdure_context_step(perdure_context *ctx, const char *name, const perdure_step_config *cfg,
                                     perdure_step_fn fn, void *user, perdure_sdk_outcome *outcome,
@@ -575,8 +583,16 @@ perdure_status perdure_context_wait_for_callback(perdure_context *ctx, const cha
 perdure_status perdure_context_run_child(perdure_context *ctx, const char *name, perdure_child_fn fn, void *user,
                                          perdure_sdk_outcome *outcome, const unsigned char **result,
                                          unsigned long long *result_len);
+/* Item i runs fn(ctx, user, i). Read items afterwards with perdure_vm_batch_item
+ * and perdure_vm_op_result on perdure_context_vm(ctx). */
 perdure_status perdure_context_map(perdure_context *ctx, const char *name, unsigned int item_count,
                                    const perdure_batch_config *cfg, perdure_item_fn fn, void *user,
                                    perdure_sdk_outcome *outcome, perdure_op *batch);
+/* Branch i runs fns[i] with users[i] (users may be NULL). The default
+ * completion is all-successful, as the official SDKs'. */
+perdure_status perdure_context_parallel(perdure_context *ctx, const char *name, unsigned int branch_count,
+                                        const perdure_child_fn *fns, void *const *users,
+                                        const perdure_batch_config *cfg, perdure_sdk_outcome *outcome,
+                                        perdure_op *batch);
 /* The error of the last operation that ended with PERDURE_SDK_ERROR. */
 perdure_status perdure_context_last_error(perdure_context *ctx, perdure_error_view *out);
