@@ -13,13 +13,6 @@
  * as 1767225600.2049999. Timestamps are the only reals we write. */
 #define PD_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 
-#define TRY(expr)                                                                                                    \
-    do {                                                                                                             \
-        perdure_status st_ = (expr);                                                                                 \
-        if (st_)                                                                                                     \
-            return st_;                                                                                              \
-    } while (0)
-
 typedef struct jctx {
     pd_err *err;
     pd_path path;

@@ -12,13 +12,6 @@
 
 #include "codec.h"
 
-#define TRY(expr)                                                                                                    \
-    do {                                                                                                             \
-        perdure_status st_ = (expr);                                                                                 \
-        if (st_)                                                                                                     \
-            return st_;                                                                                              \
-    } while (0)
-
 /* Unknown values are skipped recursively; bounding their nesting keeps a
  * hostile record from exhausting the stack. */
 #define PD_MP_MAX_DEPTH 32

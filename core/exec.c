@@ -11,14 +11,6 @@
 
 #include "exec.h"
 
-#define TRY(expr)                                                                                                    \
-    do {                                                                                                             \
-        perdure_status st_ = (expr);                                                                                 \
-        if (st_)                                                                                                     \
-            return st_;                                                                                              \
-    } while (0)
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define BIT(status) (1u << (status))
 #define NO_EVENT SIZE_MAX
 
@@ -56,8 +48,7 @@ struct pd_exec {
     int64_t timeout_s;
     xop *ops;                /* start order; ops[0] is the EXECUTION */
     size_t n_ops, cap_ops;
-    uint32_t *index;         /* open addressing by Id: position + 1, 0 empty */
-    size_t slots;
+    pd_id_index index;       /* Id -> position in ops */
     xev *events;
     size_t n_events, cap_events;
     uint64_t seq;
@@ -176,50 +167,20 @@ static perdure_status random_token(pd_exec *x, pd_bytes *out, pd_err *err)
  * operations
  * ====================================================================== */
 
-static uint64_t hash_id(const char *s)
+static pd_id_array ops_array(const pd_exec *x)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    while (*s) {
-        h ^= (unsigned char)*s++;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static void index_place(uint32_t *index, size_t slots, const char *id, size_t position)
-{
-    size_t s = hash_id(id) & (slots - 1);
-    while (index[s])
-        s = (s + 1) & (slots - 1);
-    index[s] = (uint32_t)(position + 1);
+    return (pd_id_array){x->ops, sizeof(xop), offsetof(xop, op.id)};
 }
 
 static xop *find(const pd_exec *x, const char *id)
 {
-    if (!x->slots || !id)
-        return NULL;
-    for (size_t s = hash_id(id) & (x->slots - 1); x->index[s]; s = (s + 1) & (x->slots - 1)) {
-        xop *o = &x->ops[x->index[s] - 1];
-        if (strcmp(o->op.id, id) == 0)
-            return o;
-    }
-    return NULL;
+    size_t pos = pd_id_index_find(&x->index, ops_array(x), id);
+    return pos == SIZE_MAX ? NULL : &x->ops[pos];
 }
 
 /* Appends an empty operation with this Id (unique) and indexes it. */
 static xop *op_add(pd_exec *x, const char *id)
 {
-    if ((x->n_ops + 1) * 2 > x->slots) {
-        size_t slots = x->slots ? x->slots * 2 : 64;
-        uint32_t *index = calloc(slots, sizeof *index);
-        if (!index)
-            return NULL;
-        for (size_t i = 0; i < x->n_ops; i++)
-            index_place(index, slots, x->ops[i].op.id, i);
-        free(x->index);
-        x->index = index;
-        x->slots = slots;
-    }
     if (x->n_ops == x->cap_ops) {
         size_t cap = x->cap_ops ? x->cap_ops * 2 : 16;
         xop *ops = realloc(x->ops, cap * sizeof *ops);
@@ -232,7 +193,9 @@ static xop *op_add(pd_exec *x, const char *id)
     memset(o, 0, sizeof *o);
     o->started = NO_EVENT;
     snprintf(o->op.id, sizeof o->op.id, "%s", id);
-    index_place(x->index, x->slots, id, x->n_ops++);
+    if (pd_id_index_add(&x->index, ops_array(x), x->n_ops + 1, x->n_ops))
+        return NULL;
+    x->n_ops++;
     return o;
 }
 
@@ -699,7 +662,7 @@ void pd_exec_free(pd_exec *x)
     for (size_t i = 0; i < x->n_events; i++)
         pd_event_clear(&x->events[i].ev);
     free(x->ops);
-    free(x->index);
+    pd_id_index_free(&x->index);
     free(x->events);
     pd_bytes_clear(&x->token);
     pd_bytes_clear(&x->request_id);

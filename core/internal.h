@@ -23,6 +23,16 @@
 #define PD_LAMBDA_MAX_UPDATES 250ULL
 #define PD_LAMBDA_MAX_BATCH_BYTES (750ULL * 1024)
 
+/* Returns a failed status from the enclosing function. */
+#define TRY(expr)                                                                                                      \
+    do {                                                                                                               \
+        perdure_status st_ = (expr);                                                                                   \
+        if (st_)                                                                                                       \
+            return st_;                                                                                                \
+    } while (0)
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---- an error slot: status plus message, kept on a handle ---- */
 typedef struct pd_err {
     perdure_status code;
@@ -231,6 +241,26 @@ perdure_status pd_wait_decide(const perdure_wait_config *cfg, unsigned attempt, 
 perdure_status pd_completion_validate(const perdure_completion_config *cfg, unsigned total, pd_err *err);
 perdure_completion_reason pd_completion_check(const perdure_completion_config *cfg, unsigned total,
                                               unsigned succeeded, unsigned failed);
+
+/* ---- an index from operation Id to a position in the caller's array ----
+ * Open addressing over positions; the array holds the Ids (at id_offset in
+ * elements of `stride` bytes) and may move between calls. */
+typedef struct pd_id_array {
+    const void *base;
+    size_t stride, id_offset;
+} pd_id_array;
+
+typedef struct pd_id_index {
+    uint32_t *slots;   /* position + 1; 0 is empty */
+    size_t cap;
+} pd_id_index;
+
+/* The position of id, or SIZE_MAX. */
+size_t pd_id_index_find(const pd_id_index *ix, pd_id_array arr, const char *id);
+/* Indexes position pos (count: elements in the array, pos included); ids are
+ * unique. 0 ok, -1 nomem (the index is unchanged). */
+int pd_id_index_add(pd_id_index *ix, pd_id_array arr, size_t count, size_t pos);
+void pd_id_index_free(pd_id_index *ix);
 
 /* ---- deterministic PRNG for jitter (splitmix64 seeded xoshiro256**) ---- */
 typedef struct pd_rng {

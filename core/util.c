@@ -296,6 +296,66 @@ void pd_output_free(pd_output *o)
     o->error = NULL;
 }
 
+/* ---- Id index ---- */
+
+static const char *id_at(pd_id_array arr, size_t pos)
+{
+    return (const char *)arr.base + pos * arr.stride + arr.id_offset;
+}
+
+static uint64_t hash_id(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a: ids are already well mixed */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h;
+}
+
+static void id_place(uint32_t *slots, size_t cap, const char *id, size_t pos)
+{
+    size_t s = hash_id(id) & (cap - 1);
+    while (slots[s])
+        s = (s + 1) & (cap - 1);
+    slots[s] = (uint32_t)(pos + 1);
+}
+
+size_t pd_id_index_find(const pd_id_index *ix, pd_id_array arr, const char *id)
+{
+    if (!ix->cap || !id)
+        return SIZE_MAX;
+    for (size_t s = hash_id(id) & (ix->cap - 1); ix->slots[s]; s = (s + 1) & (ix->cap - 1))
+        if (strcmp(id_at(arr, ix->slots[s] - 1), id) == 0)
+            return ix->slots[s] - 1;
+    return SIZE_MAX;
+}
+
+int pd_id_index_add(pd_id_index *ix, pd_id_array arr, size_t count, size_t pos)
+{
+    if (count * 2 > ix->cap) {   /* at most half full: probes stay short */
+        size_t cap = ix->cap ? ix->cap * 2 : 64;
+        while (count * 2 > cap)
+            cap *= 2;
+        uint32_t *slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return -1;
+        for (size_t i = 0; i < count; i++)
+            if (i != pos)
+                id_place(slots, cap, id_at(arr, i), i);
+        free(ix->slots);
+        ix->slots = slots;
+        ix->cap = cap;
+    }
+    id_place(ix->slots, ix->cap, id_at(arr, pos), pos);
+    return 0;
+}
+
+void pd_id_index_free(pd_id_index *ix)
+{
+    free(ix->slots);
+    ix->slots = NULL;
+    ix->cap = 0;
+}
+
 /* ---- enum names: one table per enum, indexed by value ---- */
 
 static const char *const type_names[] = {"EXECUTION", "STEP", "WAIT", "CALLBACK", "CONTEXT", "CHAINED_INVOKE"};
@@ -303,8 +363,6 @@ static const char *const status_names[] = {NULL,     "STARTED",   "PENDING",   "
                                            "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"};
 static const char *const action_names[] = {"START", "SUCCEED", "FAIL", "RETRY", "CANCEL"};
 static const char *const outcome_names[] = {"SUCCEEDED", "FAILED", "PENDING"};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *name_of(const char *const *names, size_t n, unsigned v) { return v < n ? names[v] : NULL; }
 

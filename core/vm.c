@@ -65,43 +65,17 @@ static perdure_status misuse(perdure_vm *vm, const char *fmt, const char *what)
 
 static perdure_status nomem(perdure_vm *vm) { return pd_fail(&vm->err, PERDURE_E_NOMEM, "out of memory"); }
 
-/* ---- the record table: open addressing over record indices ---- */
+/* ---- the record table ---- */
 
-static uint64_t hash_id(const char *id)
+static pd_id_array records_array(const perdure_vm *vm)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a: ids are already random */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h;
-}
-
-static int index_rebuild(perdure_vm *vm, size_t slots)
-{
-    uint32_t *table = malloc(slots * sizeof *table);
-    if (!table)
-        return -1;
-    memset(table, 0xff, slots * sizeof *table);
-    for (size_t i = 0; i < vm->records.len; i++) {
-        size_t s = hash_id(vm->records.items[i].id) & (slots - 1);
-        while (table[s] != UINT32_MAX)
-            s = (s + 1) & (slots - 1);
-        table[s] = (uint32_t)i;
-    }
-    free(vm->index);
-    vm->index = table;
-    vm->index_slots = slots;
-    return 0;
+    return (pd_id_array){vm->records.items, sizeof(pd_operation), offsetof(pd_operation, id)};
 }
 
 static pd_operation *record_find(const perdure_vm *vm, const char *id)
 {
-    if (!vm->index_slots || !id[0])
-        return NULL;
-    size_t s = hash_id(id) & (vm->index_slots - 1);
-    for (uint32_t r; (r = vm->index[s]) != UINT32_MAX; s = (s + 1) & (vm->index_slots - 1))
-        if (strcmp(vm->records.items[r].id, id) == 0)
-            return &vm->records.items[r];
-    return NULL;
+    size_t pos = pd_id_index_find(&vm->index, records_array(vm), id);
+    return pos == SIZE_MAX ? NULL : &vm->records.items[pos];
 }
 
 /* Inserts or replaces the record for src->id (src is moved: left cleared). */
@@ -118,13 +92,12 @@ static int record_put(perdure_vm *vm, pd_operation *src)
     if (!slot)
         return -1;
     *slot = *src;
+    if (pd_id_index_add(&vm->index, records_array(vm), vm->records.len, vm->records.len - 1)) {
+        pd_operation_init(slot);   /* src keeps ownership */
+        vm->records.len--;
+        return -1;
+    }
     pd_operation_init(src);
-    if (vm->records.len * 2 > vm->index_slots)
-        return index_rebuild(vm, vm->index_slots ? vm->index_slots * 2 : 64);
-    size_t s = hash_id(slot->id) & (vm->index_slots - 1);
-    while (vm->index[s] != UINT32_MAX)
-        s = (s + 1) & (vm->index_slots - 1);
-    vm->index[s] = (uint32_t)(vm->records.len - 1);
     return 0;
 }
 
@@ -246,7 +219,7 @@ void perdure_vm_free(perdure_vm *vm)
         pd_update_clear(&vm->queue[i].u);
     free(vm->queue);
     pd_op_list_free(&vm->records);
-    free(vm->index);
+    pd_id_index_free(&vm->index);
     pd_bytes_clear(&vm->arn);
     pd_bytes_clear(&vm->token);
     pd_bytes_clear(&vm->marker);
@@ -1237,6 +1210,18 @@ static perdure_status next_step(perdure_vm *vm, vm_op *op, perdure_next *out)
     }
 }
 
+/* Queues the START an operation must see acknowledged before it goes on. */
+static perdure_status queue_start_and_wait(perdure_vm *vm, vm_op *op, pd_update *u, perdure_next *out)
+{
+    perdure_status st = queue_update(vm, op, u, true);
+    return st ? st : set_phase(op, PH_WAIT_START, PERDURE_NEXT_CHECKPOINT, out);
+}
+
+static bool start_unacked(const perdure_vm *vm, const vm_op *op)
+{
+    return op->phase == PH_WAIT_START && !seq_acked(vm, op->wait_seq);
+}
+
 static perdure_status next_wait(perdure_vm *vm, vm_op *op, perdure_next *out)
 {
     const pd_operation *rec = op_record(vm, op);
@@ -1244,12 +1229,9 @@ static perdure_status next_wait(perdure_vm *vm, vm_op *op, perdure_next *out)
         pd_update u;
         update_for(vm, op, PERDURE_ACTION_START, &u);
         u.wait_seconds = op->wait_seconds;
-        perdure_status st = queue_update(vm, op, &u, true);
-        if (st)
-            return st;
-        return set_phase(op, PH_WAIT_START, PERDURE_NEXT_CHECKPOINT, out);
+        return queue_start_and_wait(vm, op, &u, out);
     }
-    if (op->phase == PH_WAIT_START && !seq_acked(vm, op->wait_seq))
+    if (start_unacked(vm, op))
         return (*out = PERDURE_NEXT_CHECKPOINT, PERDURE_OK);
     /* A wait ends only by its timer (or a cancel); until then, suspend. Not a
      * final phase: a later response may report the timer fired. */
@@ -1286,12 +1268,9 @@ static perdure_status next_callback(perdure_vm *vm, vm_op *op, perdure_next *out
         u.has_callback_options = op->callback_timeout_s || op->callback_heartbeat_s;
         u.callback_timeout_s = op->callback_timeout_s;
         u.callback_heartbeat_s = op->callback_heartbeat_s;
-        perdure_status st = queue_update(vm, op, &u, true);
-        if (st)
-            return st;
-        return set_phase(op, PH_WAIT_START, PERDURE_NEXT_CHECKPOINT, out);
+        return queue_start_and_wait(vm, op, &u, out);
     }
-    if (op->phase == PH_WAIT_START && !seq_acked(vm, op->wait_seq))
+    if (start_unacked(vm, op))
         return (*out = PERDURE_NEXT_CHECKPOINT, PERDURE_OK);
     if (!rec || !rec->callback_id.present || !rec->callback_id.len)
         return poison(vm, pd_fail(&vm->err, PERDURE_E_PROTOCOL,
@@ -1314,12 +1293,9 @@ static perdure_status next_invoke(perdure_vm *vm, vm_op *op, perdure_next *out)
             pd_update_clear(&u);
             return nomem(vm);
         }
-        perdure_status st = queue_update(vm, op, &u, true);
-        if (st)
-            return st;
-        return set_phase(op, PH_WAIT_START, PERDURE_NEXT_CHECKPOINT, out);
+        return queue_start_and_wait(vm, op, &u, out);
     }
-    if (op->phase == PH_WAIT_START && !seq_acked(vm, op->wait_seq))
+    if (start_unacked(vm, op))
         return (*out = PERDURE_NEXT_CHECKPOINT, PERDURE_OK);
     op->phase = PH_CREATED;
     perdure_op_status s = record_status(rec);
@@ -1936,7 +1912,7 @@ perdure_status perdure_vm_op_callback_id(const perdure_vm *vm, perdure_op handle
         op = op->callback ? &vm->ops[op->callback] : NULL;
     const pd_operation *rec = op && op->kind == K_CALLBACK ? op_record(vm, op) : NULL;
     if (!rec || !rec->callback_id.present || op->phase == PH_NEW ||
-        (op->phase == PH_WAIT_START && !seq_acked(vm, op->wait_seq)))
+        start_unacked(vm, op))
         return PERDURE_E_MISUSE;
     *out = rec->callback_id.data;
     return PERDURE_OK;

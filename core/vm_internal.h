@@ -111,8 +111,7 @@ struct perdure_vm {
     pd_bytes arn, token, marker, execution_id;
     /* recorded operations: a list plus an open-addressing index over it */
     pd_op_list records;
-    uint32_t *index;
-    size_t index_slots;
+    pd_id_index index;
     /* declared operations; ops[0] is the root context */
     vm_op *ops;
     size_t ops_len, ops_cap;
