@@ -436,7 +436,8 @@ const char *perdure_status_name(perdure_status status)
     static const char *const names[] = {"PERDURE_OK",          "PERDURE_E_MISUSE",   "PERDURE_E_INVALID",
                                         "PERDURE_E_DECODE",    "PERDURE_E_TOO_LARGE", "PERDURE_E_NONDETERMINISM",
                                         "PERDURE_E_NOMEM",     "PERDURE_E_PROTOCOL", "PERDURE_E_ORPHANED",
-                                        "PERDURE_E_INTERNAL"};
+                                        "PERDURE_E_INTERNAL",  "PERDURE_E_NOT_FOUND", "PERDURE_E_CONFLICT",
+                                        "PERDURE_E_BUSY",      "PERDURE_E_STORE"};
     if (status > 0 || (size_t)-status >= COUNT(names))
         return "PERDURE_E_UNKNOWN";
     return names[-status];

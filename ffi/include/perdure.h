@@ -521,6 +521,114 @@ perdure_status perdure_vm_finish(perdure_vm *vm, perdure_outcome outcome, const 
 /* The invocation output (§3.2) in the VM's wire format. */
 perdure_status perdure_vm_output(perdure_vm *vm, perdure_buf *out);
 
+/* ---- the embedded service: a store of executions ------------------------- */
+/* A SQLite file (WAL, synchronous=FULL by default) holding executions, their
+ * operations, histories and status-change events. Several processes may open
+ * the same file; each applied checkpoint batch is one transaction. Workers
+ * lease ready executions, run one invocation through the replay VM
+ * (PERDURE_WIRE_MSGPACK) and hand its checkpoints and output back. Readers get
+ * JSON in the AWS API's shapes. Statuses: PERDURE_E_NOT_FOUND (unknown
+ * execution or callback), PERDURE_E_CONFLICT (already completed, timed out or
+ * ended), PERDURE_E_BUSY (the file is locked), PERDURE_E_STORE (I/O or a
+ * corrupt file), with the reason in perdure_store_errmsg. */
+#define PERDURE_E_NOT_FOUND -10
+#define PERDURE_E_CONFLICT -11
+#define PERDURE_E_BUSY -12
+#define PERDURE_E_STORE -13
+
+typedef struct perdure_store perdure_store;
+
+/* Epoch milliseconds; tests pass a clock they skip forward. */
+typedef long long (*perdure_clock_fn)(void *user);
+
+typedef struct perdure_store_options {
+    unsigned int size;
+    perdure_clock_fn clock;               /* NULL: the wall clock */
+    void *clock_user;
+    int synchronous_normal;               /* 0: synchronous=FULL; 1: NORMAL (faster, may lose the last commits on power loss) */
+    long long lease_ms;                   /* 0: 60000; an invocation not finished by then is taken as crashed */
+    long long busy_timeout_ms;            /* 0: 5000 */
+} perdure_store_options;
+
+/* path ":memory:" keeps everything in this process. *out is set even when
+ * opening fails, so that perdure_store_errmsg can say why: close it anyway. */
+perdure_status perdure_store_open(const char *path, const perdure_store_options *opts, perdure_store **out);
+void perdure_store_close(perdure_store *store);
+const char *perdure_store_errmsg(const perdure_store *store);
+
+typedef struct perdure_start_options {
+    unsigned int size;
+    const char *function_name;            /* required */
+    const char *version;                  /* NULL: "$LATEST"; only workers serving it resume the execution */
+    const char *name;                     /* NULL: generated; an existing name returns that execution */
+    const void *input;                    /* JSON text; NULL: null */
+    unsigned long long input_len;
+    long long execution_timeout_seconds;  /* 0: 31622400 */
+} perdure_start_options;
+
+/* Starts an execution, or finds the one already started under this name
+ * (*existed = 1). *arn receives the DurableExecutionArn (NUL-terminated). */
+perdure_status perdure_store_start(perdure_store *store, const perdure_start_options *opts, perdure_buf *arn,
+                                   int *existed);
+
+/* Readers, JSON out. describe: GetDurableExecution's shape. list:
+ * {"DurableExecutions":[...]} filtered by function and status (NULL: all).
+ * operations: {"Operations":[Operation...]} with timestamps in epoch seconds.
+ * history: GetDurableExecutionHistory's {"Events":[...]}. */
+perdure_status perdure_store_describe(perdure_store *store, const char *arn, perdure_buf *json);
+perdure_status perdure_store_list(perdure_store *store, const char *function_name, const char *status,
+                                  perdure_buf *json);
+perdure_status perdure_store_operations(perdure_store *store, const char *arn, perdure_buf *json);
+perdure_status perdure_store_history(perdure_store *store, const char *arn, int include_data, perdure_buf *json);
+/* Status-change events after sequence number `after` (0: from the start), as
+ * {"Events":[{"Sequence", "detail-type":"Durable Execution Status Change",
+ * "time", "detail":{"durableExecutionArn","durableExecutionName","functionArn",
+ * "status","startTimestamp","endTimestamp"?}}]}; *last is the newest sequence. */
+perdure_status perdure_store_status_events(perdure_store *store, long long after, perdure_buf *json, long long *last);
+
+/* The outside world. A callback is answered once; later answers are refused. */
+perdure_status perdure_store_callback_succeed(perdure_store *store, const char *callback_id, const void *result,
+                                              unsigned long long len);
+perdure_status perdure_store_callback_fail(perdure_store *store, const char *callback_id,
+                                           const perdure_error_info *error);
+perdure_status perdure_store_callback_heartbeat(perdure_store *store, const char *callback_id);
+perdure_status perdure_store_stop(perdure_store *store, const char *arn, const perdure_error_info *error);
+
+/* Workers. A lease is one invocation of one execution. */
+typedef struct perdure_lease perdure_lease;
+
+typedef struct perdure_function_ref {
+    const char *name;
+    const char *version;                  /* NULL: "$LATEST" */
+} perdure_function_ref;
+
+/* Leases the next execution of one of `functions` that is ready now (new,
+ * timer due, callback answered, retry due, previous invocation crashed or its
+ * lease expired). *out is NULL when none is ready. */
+perdure_status perdure_store_lease(perdure_store *store, const perdure_function_ref *functions, unsigned int n,
+                                   const char *worker_id, perdure_lease **out);
+/* The invocation input (PERDURE_WIRE_MSGPACK), borrowed from the lease. */
+perdure_status perdure_lease_input(const perdure_lease *lease, const unsigned char **data, unsigned long long *len);
+const char *perdure_lease_function(const perdure_lease *lease);
+const char *perdure_lease_arn(const perdure_lease *lease);
+/* A perdure_transport_fn-compatible call: applies one checkpoint request. */
+perdure_status perdure_lease_checkpoint(void *lease, const unsigned char *request, unsigned long long len,
+                                        perdure_buf *response);
+/* Ends the invocation with its output and frees the lease. */
+perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, unsigned long long len);
+/* Ends the invocation as crashed (the handler could not finish) and frees it. */
+perdure_status perdure_lease_abandon(perdure_lease *lease, const char *reason);
+const char *perdure_lease_errmsg(const perdure_lease *lease);
+
+/* When something of `functions` may next become ready, in epoch ms (-1:
+ * nothing is scheduled). A worker sleeps until then or until
+ * perdure_store_wait_change reports a change made by another process. */
+perdure_status perdure_store_next_wakeup(perdure_store *store, const perdure_function_ref *functions, unsigned int n,
+                                         long long *due_ms);
+/* Blocks up to timeout_ms for a commit by any process on this store;
+ * *changed = 1 if one happened. Uses no CPU while it waits. */
+perdure_status perdure_store_wait_change(perdure_store *store, long long timeout_ms, int *changed);
+
 /* ---- the C SDK: durable functions written in C ---------------------------- */
 /* A durable C function drives the VM through a perdure_context and a transport
  * that carries batches to a service. Payloads are opaque bytes to the SDK. */

@@ -1,0 +1,762 @@
+/* The embedded service's store (service/store.c) on REAL SQLite files in a
+ * temporary directory. Workflows are driven by the replay VM and the C SDK
+ * through leases (perdure_lease_checkpoint is the SDK's transport, msgpack on
+ * the wire); time is a clock the tests skip forward. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "exec.h"
+
+#define T0 1767225600000LL
+
+static long long fake_now = T0;
+static long long fake_clock(void *user)
+{
+    (void)user;
+    return fake_now;
+}
+
+static char dir[64];
+static char path[128];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/perdure-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    fake_now = T0;
+}
+
+static void remove_dir(void)
+{
+    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static perdure_store *open_store(long long lease_ms)
+{
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock, .lease_ms = lease_ms};
+    perdure_store *s = NULL;
+    perdure_status st = perdure_store_open(path, &o, &s);
+    cr_assert_eq(st, PERDURE_OK, "open: %s", perdure_store_errmsg(s));
+    return s;
+}
+
+#define OK(s, expr)                                                                                                  \
+    do {                                                                                                             \
+        perdure_status st_ = (expr);                                                                                 \
+        cr_assert_eq(st_, PERDURE_OK, "%s: %s (%s)", #expr, perdure_status_name(st_), perdure_store_errmsg(s));      \
+    } while (0)
+
+static char *start(perdure_store *s, const char *fn, const char *version, const char *name, int *existed)
+{
+    perdure_start_options o = {.size = sizeof o, .function_name = fn, .version = version, .name = name,
+                               .input = "{\"order\":42}", .input_len = 12};
+    perdure_buf arn = {0};
+    int ex = -1;
+    OK(s, perdure_store_start(s, &o, &arn, &ex));
+    if (existed)
+        *existed = ex;
+    char *text = strndup((const char *)arn.data, arn.len);
+    perdure_buf_free(&arn);
+    return text;
+}
+
+static json_t *as_json(perdure_buf *b)
+{
+    json_error_t e;
+    json_t *j = json_loadb((const char *)b->data, b->len, 0, &e);
+    cr_assert_not_null(j, "bad JSON: %s", e.text);
+    perdure_buf_free(b);
+    return j;
+}
+
+static json_t *describe(perdure_store *s, const char *arn)
+{
+    perdure_buf b = {0};
+    OK(s, perdure_store_describe(s, arn, &b));
+    return as_json(&b);
+}
+
+static const char *status_of(json_t *d) { return json_string_value(json_object_get(d, "Status")); }
+
+/* "ExecutionStarted StepStarted ..." */
+static char *history_types(perdure_store *s, const char *arn)
+{
+    perdure_buf b = {0};
+    OK(s, perdure_store_history(s, arn, 1, &b));
+    json_t *h = as_json(&b);
+    static char out[4096];
+    out[0] = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(h, "Events"), i, e)
+    {
+        cr_assert_eq(json_integer_value(json_object_get(e, "EventId")), (json_int_t)i + 1);
+        if (i)
+            strcat(out, " ");
+        strcat(out, json_string_value(json_object_get(e, "EventType")));
+    }
+    json_decref(h);
+    return out;
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static void set_result(perdure_buf *r, const char *text)
+{
+    r->len = strlen(text);
+    r->data = malloc(r->len);
+    memcpy(r->data, text, r->len);
+}
+
+static int charge(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
+{
+    (void)user;
+    if (attempt == 1) {
+        error->error_type = "ValueError";
+        error->error_message = "card declined";
+        return 1;
+    }
+    set_result(result, "\"charged\"");
+    return 0;
+}
+
+typedef struct flow {
+    char callback_id[256];
+    int invocations;
+} flow;
+
+/* step (fails once, retried after 2 s) -> wait 10 s -> callback -> result */
+static int order_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
+                         perdure_buf *result, perdure_error_info *error)
+{
+    (void)input, (void)input_len, (void)error;
+    flow *f = user;
+    f->invocations++;
+    perdure_retry_config retry = {.size = sizeof retry};
+    perdure_retry_config_preset(&retry, PERDURE_RETRY_CONFIG_DEFAULTS);
+    retry.initial_delay_seconds = 2;
+    retry.jitter = PERDURE_JITTER_NONE;
+    perdure_step_config cfg = {.size = sizeof cfg, .retry = &retry};
+    perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
+    const unsigned char *r;
+    unsigned long long len;
+    perdure_context_step(ctx, "charge", &cfg, charge, NULL, &outcome, &r, &len);
+    if (outcome != PERDURE_SDK_OK)
+        return 0;
+    perdure_context_wait(ctx, "cool-off", 10, &outcome);
+    if (outcome != PERDURE_SDK_OK)
+        return 0;
+    perdure_callback_config cb = {.size = sizeof cb, .timeout_seconds = 3600};
+    perdure_op op;
+    const char *id;
+    perdure_context_create_callback(ctx, "approval", &cb, &op, &id);
+    if (id)
+        snprintf(f->callback_id, sizeof f->callback_id, "%s", id);
+    perdure_context_callback_result(ctx, op, &outcome, &r, &len);
+    if (outcome != PERDURE_SDK_OK)
+        return 0;
+    result->data = malloc(len ? len : 1);
+    memcpy(result->data, r, len);
+    result->len = len;
+    return 0;
+}
+
+static int simple_step(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
+{
+    (void)user, (void)attempt, (void)error;
+    set_result(result, "1");
+    return 0;
+}
+
+static int simple_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
+                          perdure_buf *result, perdure_error_info *error)
+{
+    (void)input, (void)input_len, (void)error, (void)user;
+    perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
+    const unsigned char *r;
+    unsigned long long len;
+    perdure_context_step(ctx, "one", NULL, simple_step, NULL, &outcome, &r, &len);
+    if (outcome == PERDURE_SDK_OK)
+        set_result(result, "\"done\"");
+    return 0;
+}
+
+static perdure_vm_options vm_options(void)
+{
+    perdure_vm_options o = {.size = sizeof o};
+    perdure_vm_options_init(&o);
+    o.wire = PERDURE_WIRE_MSGPACK;
+    o.random_seed = 7;
+    return o;
+}
+
+/* Runs one invocation of the lease through the C SDK and completes it. */
+static void run_lease(perdure_store *s, perdure_lease *l, perdure_handler_fn handler, void *user)
+{
+    const unsigned char *input;
+    unsigned long long len;
+    cr_assert_eq(perdure_lease_input(l, &input, &len), PERDURE_OK);
+    perdure_vm_options o = vm_options();
+    perdure_buf output = {0};
+    perdure_status st =
+        perdure_invoke_handler(&o, input, len, fake_now, handler, user, perdure_lease_checkpoint, l, &output);
+    cr_assert_eq(st, PERDURE_OK, "invoke: %s %s", perdure_status_name(st), perdure_lease_errmsg(l));
+    st = perdure_lease_complete(l, output.data, output.len);
+    perdure_buf_free(&output);
+    OK(s, st);
+}
+
+/* Leases one execution of fn/version and runs it; 0 when none was ready. */
+static int run_once(perdure_store *s, const char *fn, const char *version, perdure_handler_fn handler, void *user)
+{
+    perdure_function_ref ref = {fn, version};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "test-worker", &l));
+    if (!l)
+        return 0;
+    run_lease(s, l, handler, user);
+    return 1;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+TestSuite(store, .init = make_dir, .fini = remove_dir);
+
+Test(store, start_is_idempotent_by_name)
+{
+    perdure_store *s = open_store(0);
+    int existed;
+    char *a = start(s, "fn", NULL, "order-1", &existed);
+    cr_assert_eq(existed, 0);
+    cr_assert(strstr(a, "arn:aws:lambda:") == a, "%s", a);
+    cr_assert(strstr(a, ":function:fn:$LATEST/durable-execution/order-1/"), "%s", a);
+    char *b = start(s, "fn", NULL, "order-1", &existed);
+    cr_assert_eq(existed, 1);
+    cr_assert_str_eq(a, b);
+    char *g = start(s, "fn", NULL, NULL, &existed);   /* a generated name */
+    cr_assert_eq(existed, 0);
+    cr_assert_str_neq(a, g);
+    /* the same name for another function is refused, not a second execution */
+    perdure_start_options o = {.size = sizeof o, .function_name = "other", .name = "order-1"};
+    perdure_buf arn = {0};
+    cr_assert_eq(perdure_store_start(s, &o, &arn, &existed), PERDURE_E_CONFLICT);
+    perdure_buf list = {0};
+    OK(s, perdure_store_list(s, "fn", NULL, &list));
+    json_t *j = as_json(&list);
+    cr_assert_eq(json_array_size(json_object_get(j, "DurableExecutions")), 2);
+    json_decref(j);
+    OK(s, perdure_store_list(s, NULL, "SUCCEEDED", &list));
+    j = as_json(&list);
+    cr_assert_eq(json_array_size(json_object_get(j, "DurableExecutions")), 0);
+    json_decref(j);
+    json_t *d = describe(s, a);
+    cr_assert_str_eq(status_of(d), "RUNNING");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "DurableExecutionName")), "order-1");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "InputPayload")), "{\"order\":42}");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Version")), "$LATEST");
+    cr_assert_eq(json_real_value(json_object_get(d, "StartTimestamp")), T0 / 1000.0);
+    cr_assert_null(json_object_get(d, "EndTimestamp"));
+    json_decref(d);
+    perdure_buf none = {0};
+    cr_assert_eq(perdure_store_describe(s, "arn:nope", &none), PERDURE_E_NOT_FOUND);
+    free(a), free(b), free(g);
+    perdure_store_close(s);
+}
+
+Test(store, version_pinning)
+{
+    perdure_store *s = open_store(0);
+    char *a = start(s, "fn", "2", "pinned", NULL);
+    perdure_function_ref latest = {"fn", NULL}, other = {"other", "2"}, v2 = {"fn", "2"};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &latest, 1, "w", &l));
+    cr_assert_null(l);
+    OK(s, perdure_store_lease(s, &other, 1, "w", &l));
+    cr_assert_null(l);
+    perdure_function_ref both[] = {latest, v2};
+    OK(s, perdure_store_lease(s, both, 2, "w", &l));
+    cr_assert_not_null(l);
+    cr_assert_str_eq(perdure_lease_arn(l), a);
+    cr_assert_str_eq(perdure_lease_function(l), "fn");
+    run_lease(s, l, simple_handler, NULL);
+    json_t *d = describe(s, a);
+    cr_assert_str_eq(status_of(d), "SUCCEEDED");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Version")), "2");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Result")), "\"done\"");
+    json_decref(d);
+    free(a);
+    perdure_store_close(s);
+}
+
+/* Runs the order workflow to its end; reopen: close and reopen the store
+ * between invocations. */
+static void order_workflow(bool reopen)
+{
+    perdure_store *s = open_store(0);
+    perdure_function_ref ref = {"orders", NULL};
+    long long due;
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, -1, "nothing scheduled yet");
+    char *arn = start(s, "orders", NULL, "order-7", NULL);
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, fake_now, "a new execution is ready now");
+    flow f = {0};
+    /* 1: the step fails, its retry is due in 2 s */
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    cr_assert_not(run_once(s, "orders", NULL, order_handler, &f), "the retry is not due yet");
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, T0 + 2000);
+    if (reopen) {
+        perdure_store_close(s);
+        s = open_store(0);
+    }
+    fake_now = due;
+    /* 2: the step succeeds; the wait suspends for 10 s */
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, fake_now + 10000, "%lld", due - fake_now);
+    cr_assert_not(run_once(s, "orders", NULL, order_handler, &f));
+    if (reopen) {
+        perdure_store_close(s);
+        s = open_store(0);
+    }
+    fake_now += 10000;
+    /* 3: the wait is over; the callback is created and awaited */
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    cr_assert_gt(strlen(f.callback_id), 20, "a callback id: %s", f.callback_id);
+    cr_assert_not(run_once(s, "orders", NULL, order_handler, &f), "waiting for the callback");
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "RUNNING");
+    json_decref(d);
+    if (reopen) {
+        perdure_store_close(s);
+        s = open_store(0);
+    }
+    fake_now += 5000;
+    OK(s, perdure_store_callback_succeed(s, f.callback_id, "\"approved\"", 10));
+    /* the first answer stands */
+    cr_assert_eq(perdure_store_callback_succeed(s, f.callback_id, "\"again\"", 7), PERDURE_E_CONFLICT);
+    cr_assert(strstr(perdure_store_errmsg(s), f.callback_id), "%s", perdure_store_errmsg(s));
+    cr_assert_eq(perdure_store_callback_fail(s, f.callback_id, NULL), PERDURE_E_CONFLICT);
+    /* 4: the callback's answer is the result */
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    cr_assert_eq(f.invocations, 4);
+    cr_assert_not(run_once(s, "orders", NULL, order_handler, &f));
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, -1);
+    d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "SUCCEEDED");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Result")), "\"approved\"");
+    cr_assert_eq(json_real_value(json_object_get(d, "EndTimestamp")), fake_now / 1000.0);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "FunctionArn")),
+                     "arn:aws:lambda:us-east-1:000000000000:function:orders:$LATEST");
+    json_decref(d);
+    cr_assert_str_eq(history_types(s, arn),
+                     "ExecutionStarted StepStarted StepFailed InvocationCompleted StepStarted StepSucceeded "
+                     "WaitStarted InvocationCompleted WaitSucceeded CallbackStarted InvocationCompleted "
+                     "CallbackSucceeded InvocationCompleted ExecutionSucceeded");
+    /* history details, with and without data */
+    perdure_buf b = {0};
+    OK(s, perdure_store_history(s, arn, 1, &b));
+    json_t *h = as_json(&b);
+    json_t *failed = json_array_get(json_object_get(h, "Events"), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "Name")), "charge");
+    json_t *err = json_object_get(json_object_get(json_object_get(failed, "StepFailedDetails"), "Error"), "Payload");
+    cr_assert_str_eq(json_string_value(json_object_get(err, "ErrorMessage")), "card declined");
+    json_t *cbs = json_object_get(json_array_get(json_object_get(h, "Events"), 9), "CallbackStartedDetails");
+    cr_assert_str_eq(json_string_value(json_object_get(cbs, "CallbackId")), f.callback_id);
+    json_decref(h);
+    OK(s, perdure_store_history(s, arn, 0, &b));
+    cr_assert_null(memmem(b.data, b.len, "card declined", 13), "no data without include_data");
+    perdure_buf_free(&b);
+    /* operations */
+    OK(s, perdure_store_operations(s, arn, &b));
+    json_t *ops = as_json(&b);
+    json_t *list = json_object_get(ops, "Operations");
+    cr_assert_eq(json_array_size(list), 4, "EXECUTION, step, wait, callback");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 1), "Type")), "STEP");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 1), "Status")), "SUCCEEDED");
+    json_decref(ops);
+    /* status events: RUNNING then SUCCEEDED */
+    long long last = 0;
+    OK(s, perdure_store_status_events(s, 0, &b, &last));
+    json_t *ev = as_json(&b);
+    json_t *evs = json_object_get(ev, "Events");
+    cr_assert_eq(json_array_size(evs), 2);
+    cr_assert_eq(last, json_integer_value(json_object_get(json_array_get(evs, 1), "Sequence")));
+    json_t *e0 = json_array_get(evs, 0), *e1 = json_array_get(evs, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(e0, "detail-type")), "Durable Execution Status Change");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e0, "detail"), "status")), "RUNNING");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e1, "detail"), "status")), "SUCCEEDED");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e1, "detail"), "durableExecutionArn")), arn);
+    cr_assert_not_null(json_object_get(json_object_get(e1, "detail"), "endTimestamp"));
+    cr_assert_str_eq(json_string_value(json_object_get(e0, "time")), "2026-01-01T00:00:00Z");
+    json_decref(ev);
+    OK(s, perdure_store_status_events(s, last, &b, &last));
+    ev = as_json(&b);
+    cr_assert_eq(json_array_size(json_object_get(ev, "Events")), 0);
+    json_decref(ev);
+    free(arn);
+    perdure_store_close(s);
+}
+
+Test(store, whole_workflow_through_leases) { order_workflow(false); }
+
+Test(store, close_and_reopen_mid_execution) { order_workflow(true); }
+
+Test(store, callbacks_unknown_ids)
+{
+    perdure_store *s = open_store(0);
+    cr_assert_eq(perdure_store_callback_succeed(s, "no-such-callback", "1", 1), PERDURE_E_NOT_FOUND);
+    cr_assert(strstr(perdure_store_errmsg(s), "no-such-callback"), "%s", perdure_store_errmsg(s));
+    perdure_error_info e = {.error_type = "Rejected", .error_message = "no"};
+    cr_assert_eq(perdure_store_callback_fail(s, "no-such-callback", &e), PERDURE_E_NOT_FOUND);
+    cr_assert_eq(perdure_store_callback_heartbeat(s, "no-such-callback"), PERDURE_E_NOT_FOUND);
+    cr_assert_eq(perdure_store_stop(s, "arn:nope", NULL), PERDURE_E_NOT_FOUND);
+    perdure_store_close(s);
+}
+
+Test(store, callback_failure_fails_the_workflow)
+{
+    perdure_store *s = open_store(0);
+    char *arn = start(s, "orders", NULL, "order-f", NULL);
+    flow f = {0};
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    fake_now += 2000;
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    fake_now += 10000;
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    OK(s, perdure_store_callback_heartbeat(s, f.callback_id));
+    perdure_error_info e = {.error_type = "Rejected", .error_message = "manager said no"};
+    OK(s, perdure_store_callback_fail(s, f.callback_id, &e));
+    cr_assert_eq(perdure_store_callback_heartbeat(s, f.callback_id), PERDURE_E_CONFLICT);
+    cr_assert(run_once(s, "orders", NULL, order_handler, &f));
+    char *types = history_types(s, arn);
+    cr_assert(strstr(types, "CallbackFailed InvocationCompleted"), "%s", types);
+    free(arn);
+    perdure_store_close(s);
+}
+
+Test(store, stop)
+{
+    perdure_store *s = open_store(0);
+    char *arn = start(s, "fn", NULL, "to-stop", NULL);
+    fake_now += 1000;
+    perdure_error_info e = {.error_type = "Cancelled", .error_message = "by operator"};
+    OK(s, perdure_store_stop(s, arn, &e));
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "STOPPED");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "Error"), "ErrorMessage")), "by operator");
+    json_decref(d);
+    cr_assert_str_eq(history_types(s, arn), "ExecutionStarted ExecutionStopped");
+    cr_assert_eq(perdure_store_stop(s, arn, NULL), PERDURE_E_CONFLICT);
+    cr_assert_not(run_once(s, "fn", NULL, simple_handler, NULL));
+    perdure_buf b = {0};
+    long long last;
+    OK(s, perdure_store_status_events(s, 0, &b, &last));
+    json_t *ev = as_json(&b);
+    cr_assert_eq(json_array_size(json_object_get(ev, "Events")), 2);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(ev, "Events"), 1), "detail"),
+                                          "status")),
+        "STOPPED");
+    json_decref(ev);
+    free(arn);
+    perdure_store_close(s);
+}
+
+Test(store, stop_during_an_invocation)
+{
+    perdure_store *s = open_store(0);
+    char *arn = start(s, "fn", NULL, "stop-mid", NULL);
+    perdure_function_ref ref = {"fn", NULL};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "w", &l));
+    cr_assert_not_null(l);
+    perdure_store *other = open_store(0);
+    OK(other, perdure_store_stop(other, arn, NULL));
+    /* the lease's checkpoints are refused; its output is ignored */
+    const unsigned char *input;
+    unsigned long long len;
+    perdure_lease_input(l, &input, &len);
+    perdure_vm_options o = vm_options();
+    perdure_buf output = {0};
+    perdure_status st =
+        perdure_invoke_handler(&o, input, len, fake_now, simple_handler, NULL, perdure_lease_checkpoint, l, &output);
+    cr_assert_eq(st, PERDURE_E_CONFLICT, "%s", perdure_status_name(st));
+    OK(s, perdure_lease_abandon(l, "stopped"));
+    perdure_buf_free(&output);
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "STOPPED");
+    json_decref(d);
+    free(arn);
+    perdure_store_close(other);
+    perdure_store_close(s);
+}
+
+Test(store, lease_expiry_is_a_crash)
+{
+    perdure_store *s = open_store(1000);
+    char *arn = start(s, "fn", NULL, "crashy", NULL);
+    perdure_function_ref ref = {"fn", NULL};
+    perdure_lease *first = NULL, *second = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "w1", &first));
+    cr_assert_not_null(first);
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &second));
+    cr_assert_null(second, "leased: nobody else gets it");
+    long long due;
+    OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
+    cr_assert_eq(due, T0 + 1000, "the lease's expiry");
+    fake_now += 1001;
+    /* the expired invocation is ended as crashed; a retry is due 1 s later */
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &second));
+    cr_assert_null(second);
+    cr_assert_str_eq(history_types(s, arn), "ExecutionStarted InvocationCompleted");
+    perdure_buf b = {0};
+    OK(s, perdure_store_history(s, arn, 1, &b));
+    cr_assert_not_null(memmem(b.data, b.len, "Runtime.ExitError", 17), "%.*s", (int)b.len, b.data);
+    cr_assert_not_null(memmem(b.data, b.len, "lease expired", 13));
+    perdure_buf_free(&b);
+    fake_now += 1000;
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &second));
+    cr_assert_not_null(second, "re-leased after the crash");
+    /* the first worker lost its lease */
+    cr_assert_eq(perdure_lease_complete(first, NULL, 0), PERDURE_E_CONFLICT);
+    run_lease(s, second, simple_handler, NULL);
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "SUCCEEDED");
+    json_decref(d);
+    free(arn);
+    perdure_store_close(s);
+}
+
+Test(store, abandon_is_a_crash_and_retried)
+{
+    perdure_store *s = open_store(0);
+    char *arn = start(s, "fn", NULL, "abandoned", NULL);
+    perdure_function_ref ref = {"fn", NULL};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "w", &l));
+    OK(s, perdure_lease_abandon(l, "worker shutting down"));
+    cr_assert_not(run_once(s, "fn", NULL, simple_handler, NULL), "retried after a delay");
+    fake_now += 1000;
+    cr_assert(run_once(s, "fn", NULL, simple_handler, NULL));
+    cr_assert_str_eq(history_types(s, arn),
+                     "ExecutionStarted InvocationCompleted StepStarted StepSucceeded InvocationCompleted "
+                     "ExecutionSucceeded");
+    free(arn);
+    perdure_store_close(s);
+}
+
+/* A child process that commits once it reads a byte from fd. Forked before
+ * the parent opens anything, so it inherits no SQLite connection. */
+static pid_t committer(int fd)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        if (read(fd, &c, 1) != 1)
+            _exit(3);
+        usleep(100000);
+        perdure_store *s = NULL;
+        perdure_store_options o = {.size = sizeof o};
+        if (perdure_store_open(path, &o, &s)) {
+            perdure_store_close(s);
+            _exit(1);
+        }
+        perdure_start_options so = {.size = sizeof so, .function_name = "fn", .name = "child"};
+        perdure_buf arn = {0};
+        int st = perdure_store_start(s, &so, &arn, NULL);
+        perdure_buf_free(&arn);
+        perdure_store_close(s);
+        _exit(st ? 2 : 0);
+    }
+    return pid;
+}
+
+Test(store, wait_change_sees_other_handles)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = committer(fds[0]);
+    cr_assert_geq(pid, 0);
+    perdure_store *a = open_store(0), *b = open_store(0);
+    int changed = -1;
+    OK(a, perdure_store_wait_change(a, 0, &changed));
+    cr_assert_eq(changed, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    OK(a, perdure_store_wait_change(a, 100, &changed));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert_eq(changed, 0);
+    long long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    cr_assert_geq(ms, 95);
+    /* its own writes are not a change */
+    free(start(a, "fn", NULL, "mine", NULL));
+    OK(a, perdure_store_wait_change(a, 0, &changed));
+    cr_assert_eq(changed, 0);
+    free(start(b, "fn", NULL, "theirs", NULL));
+    OK(a, perdure_store_wait_change(a, 5000, &changed));
+    cr_assert_eq(changed, 1);
+    /* a commit by another process while waiting wakes it */
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    OK(a, perdure_store_wait_change(a, 10000, &changed));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert_eq(changed, 1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    cr_assert_lt(ms, 5000, "woken by the commit, not the timeout (%lld ms)", ms);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", WEXITSTATUS(status));
+    close(fds[0]);
+    close(fds[1]);
+    perdure_store_close(a);
+    perdure_store_close(b);
+}
+
+Test(store, memory_store)
+{
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
+    cr_assert_eq(perdure_store_open(":memory:", &o, &s), PERDURE_OK, "%s", perdure_store_errmsg(s));
+    char *arn = start(s, "fn", NULL, "m", NULL);
+    cr_assert(run_once(s, "fn", NULL, simple_handler, NULL));
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "SUCCEEDED");
+    json_decref(d);
+    int changed = -1;
+    OK(s, perdure_store_wait_change(s, 20, &changed));
+    cr_assert_eq(changed, 0);
+    free(arn);
+    perdure_store_close(s);
+}
+
+/* ---- two processes never run one execution at once ------------------------- */
+
+#define N_EXEC 40
+#define N_PROC 3
+
+typedef struct shared {
+    int active[N_EXEC];
+    int runs[N_EXEC];
+    int overlap;
+} shared;
+
+static shared *sh;
+
+static int tracked_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
+                           perdure_buf *result, perdure_error_info *error)
+{
+    int i = *(int *)user;
+    if (__atomic_add_fetch(&sh->active[i], 1, __ATOMIC_SEQ_CST) > 1)
+        __atomic_store_n(&sh->overlap, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&sh->runs[i], 1, __ATOMIC_SEQ_CST);
+    usleep(2000);
+    int r = simple_handler(ctx, NULL, input, input_len, result, error);
+    __atomic_sub_fetch(&sh->active[i], 1, __ATOMIC_SEQ_CST);
+    return r;
+}
+
+static int worker(void)
+{
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o, .busy_timeout_ms = 20000};
+    if (perdure_store_open(path, &o, &s)) {
+        perdure_store_close(s);
+        return 1;
+    }
+    perdure_function_ref ref = {"fn", NULL};
+    int idle = 0;
+    while (idle < 3) {
+        perdure_lease *l = NULL;
+        if (perdure_store_lease(s, &ref, 1, "proc", &l))
+            return 2;
+        if (!l) {
+            idle++;
+            usleep(5000);
+            continue;
+        }
+        idle = 0;
+        const char *arn = perdure_lease_arn(l);
+        const char *slash = strstr(arn, "/durable-execution/e-");
+        int i = atoi(slash + strlen("/durable-execution/e-"));
+        const unsigned char *input;
+        unsigned long long len;
+        perdure_lease_input(l, &input, &len);
+        perdure_vm_options vo = vm_options();
+        perdure_buf output = {0};
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (perdure_invoke_handler(&vo, input, len, (long long)ts.tv_sec * 1000, tracked_handler, &i,
+                                   perdure_lease_checkpoint, l, &output))
+            return 3;
+        perdure_status st = perdure_lease_complete(l, output.data, output.len);
+        perdure_buf_free(&output);
+        if (st)
+            return 4;
+    }
+    perdure_store_close(s);
+    return 0;
+}
+
+Test(store, processes_never_share_an_execution)
+{
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(sh, MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o};
+    OK(s, perdure_store_open(path, &o, &s));
+    char *arns[N_EXEC];
+    for (int i = 0; i < N_EXEC; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "e-%d", i);
+        perdure_start_options so = {.size = sizeof so, .function_name = "fn", .name = name};
+        perdure_buf arn = {0};
+        OK(s, perdure_store_start(s, &so, &arn, NULL));
+        arns[i] = strndup((const char *)arn.data, arn.len);
+        perdure_buf_free(&arn);
+    }
+    perdure_store_close(s);   /* the workers inherit no connection */
+    pid_t pids[N_PROC];
+    for (int p = 0; p < N_PROC; p++) {
+        pids[p] = fork();
+        cr_assert_geq(pids[p], 0);
+        if (pids[p] == 0)
+            _exit(worker());
+    }
+    for (int p = 0; p < N_PROC; p++) {
+        int status;
+        waitpid(pids[p], &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker %d: %d", p, WEXITSTATUS(status));
+    }
+    OK(s, perdure_store_open(path, &o, &s));
+    cr_assert_eq(sh->overlap, 0, "two processes ran one execution at once");
+    for (int i = 0; i < N_EXEC; i++) {
+        cr_assert_eq(sh->runs[i], 1, "execution %d ran %d times", i, sh->runs[i]);
+        json_t *d = describe(s, arns[i]);
+        cr_assert_str_eq(status_of(d), "SUCCEEDED");
+        json_decref(d);
+        free(arns[i]);
+    }
+    perdure_store_close(s);
+    munmap(sh, sizeof *sh);
+}
