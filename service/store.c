@@ -1493,7 +1493,7 @@ out:
     return st;
 }
 
-/* Ends the invocation (output NULL: a crash) and frees the lease. */
+/* Ends the invocation (output NULL: a crash). */
 static perdure_status lease_end(perdure_lease *l, const pd_output *output, const char *crash)
 {
     row r;
@@ -1512,27 +1512,36 @@ static perdure_status lease_end(perdure_lease *l, const pd_output *output, const
     return public_status(applied);
 }
 
-perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, unsigned long long len)
+/* Ends the invocation with its output; the lease stays allocated so that
+ * its message can be read. */
+static perdure_status lease_finish(perdure_lease *l, const void *output, unsigned long long len)
 {
-    if (!lease)
-        return PERDURE_E_MISUSE;
-    perdure_lease *l = lease;
     pd_output o = {0};
     perdure_status st;
     if (!output) {
         st = lease_end(l, NULL, "the worker completed the lease without an output");
         if (!st)
-            st = PERDURE_E_MISUSE;
+            st = pd_fail(&l->err, PERDURE_E_MISUSE, "the worker completed the lease without an output");
     } else if ((st = pd_mp_decode_output(output, (size_t)len, &o, &l->err))) {
         char m[sizeof l->err.msg + 32];
         snprintf(m, sizeof m, "invalid invocation output: %s", l->err.msg);
+        pd_err keep = l->err;
         perdure_status ended = lease_end(l, NULL, m);
         (void)ended;
+        l->err = keep;
     } else {
         st = lease_end(l, &o, NULL);
     }
     pd_output_free(&o);
-    lease_free(l);
+    return st;
+}
+
+perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, unsigned long long len)
+{
+    if (!lease)
+        return PERDURE_E_MISUSE;
+    perdure_status st = lease_finish(lease, output, len);
+    lease_free(lease);
     return st;
 }
 
@@ -1634,4 +1643,144 @@ perdure_status perdure_store_wait_change(perdure_store *store, long long timeout
             }
         }
     }
+}
+
+/* ---- the worker runtime ------------------------------------------------------- */
+
+long long perdure_store_now(perdure_store *store) { return store ? now_ms(store) : -1; }
+
+static long long monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A lease attempt that finds nothing although something is due now (a race
+ * with another worker, a timer that fired into nothing) is retried at once
+ * the first time, then after this pause, so that a row that stays due but is
+ * never leasable cannot make the loop spin. */
+#define LEASE_RETRY_PAUSE_MS 10
+
+perdure_status perdure_store_lease_wait(perdure_store *store, const perdure_function_ref *functions, unsigned int n,
+                                        const char *worker_id, long long max_wait_ms, perdure_lease **out)
+{
+    if (!out)
+        return PERDURE_E_MISUSE;
+    *out = NULL;
+    if (!store || !functions_ok(functions, n))
+        return PERDURE_E_MISUSE;
+    long long start = monotonic_ms();
+    bool due_missed = false;
+    for (;;) {
+        TRY(perdure_store_lease(store, functions, n, worker_id, out));
+        if (*out)
+            return PERDURE_OK;
+        long long left = max_wait_ms < 0 ? LLONG_MAX : max_wait_ms - (monotonic_ms() - start);
+        if (left <= 0)
+            return PERDURE_OK;
+        long long due;
+        TRY(perdure_store_next_wakeup(store, functions, n, &due));
+        long long nap = left;
+        if (due >= 0) {
+            long long until = due - now_ms(store);
+            if (until <= 0) {
+                until = due_missed ? LEASE_RETRY_PAUSE_MS : 0;
+                due_missed = true;
+            } else {
+                due_missed = false;
+            }
+            if (until < nap)
+                nap = until;
+        }
+        if (nap > 0) {
+            int changed;
+            TRY(perdure_store_wait_change(store, nap, &changed));
+        }
+    }
+}
+
+/* The entry i of an array of perdure_worker_function whose stride is the
+ * first entry's size (a struct that grew is still read as the caller wrote it). */
+static const perdure_worker_function *worker_function_at(const perdure_worker_function *functions, unsigned i)
+{
+    return (const perdure_worker_function *)(const void *)((const unsigned char *)functions +
+                                                            (size_t)i * functions[0].size);
+}
+
+/* Copies a lease's message into the store's, where the caller reads it. */
+static perdure_status store_fail_from_lease(perdure_store *s, perdure_status st, const char *what,
+                                            const perdure_lease *l)
+{
+    return pd_fail(&s->err, st, "%s %s: %s", what, l->arn, l->err.msg[0] ? l->err.msg : perdure_status_name(st));
+}
+
+perdure_status perdure_worker_run_one(perdure_store *store, const perdure_worker_function *functions, unsigned int n,
+                                      const char *worker_id, long long max_wait_ms, int *ran)
+{
+    if (!ran)
+        return PERDURE_E_MISUSE;
+    *ran = 0;
+    if (!store || !functions || !n || n > 1000 || functions[0].size < sizeof(perdure_worker_function))
+        return PERDURE_E_MISUSE;
+    for (unsigned i = 0; i < n; i++) {
+        const perdure_worker_function *f = worker_function_at(functions, i);
+        if (f->size != functions[0].size || !f->name || !f->handler)
+            return PERDURE_E_MISUSE;
+    }
+    perdure_store *s = store;
+    perdure_function_ref *refs = calloc(n, sizeof *refs);
+    if (!refs)
+        return pd_fail(&s->err, PERDURE_E_NOMEM, "out of memory");
+    for (unsigned i = 0; i < n; i++) {
+        const perdure_worker_function *f = worker_function_at(functions, i);
+        refs[i] = (perdure_function_ref){f->name, f->version};
+    }
+    perdure_lease *l = NULL;
+    perdure_status st = perdure_store_lease_wait(s, refs, n, worker_id, max_wait_ms, &l);
+    free(refs);
+    if (st || !l)
+        return st;
+    *ran = 1;
+    /* The lease's execution is pinned to one (function, version) of ours. */
+    pd_exec_info info;
+    pd_exec_get_info(l->x, &info);
+    const perdure_worker_function *fn = NULL;
+    for (unsigned i = 0; i < n && !fn; i++) {
+        const perdure_worker_function *f = worker_function_at(functions, i);
+        if (strcmp(f->name, info.function_name) == 0 &&
+            strcmp(f->version ? f->version : "$LATEST", info.version) == 0)
+            fn = f;
+    }
+    if (!fn) {   /* cannot happen: the lease matched one of refs */
+        st = pd_fail(&s->err, PERDURE_E_INTERNAL, "leased %s, which no function serves", l->arn);
+        perdure_status ended = lease_end(l, NULL, s->err.msg);
+        (void)ended;
+        lease_free(l);
+        return st;
+    }
+    perdure_vm_options opts = {.size = sizeof opts};
+    perdure_vm_options_init(&opts);
+    opts.wire = PERDURE_WIRE_MSGPACK;
+    perdure_buf output = {0};
+    st = perdure_invoke_handler(&opts, l->input.data, l->input.len, now_ms(s), fn->handler, fn->user,
+                                perdure_lease_checkpoint, l, &output);
+    if (st) {
+        /* The invocation could not finish: record a crash so that the
+         * execution is re-invoked from its last checkpoint. */
+        store_fail_from_lease(s, st, "invocation of", l);
+        pd_err invoke_err = s->err;
+        perdure_status ended = lease_end(l, NULL, s->err.msg);
+        if (ended && ended != PERDURE_E_CONFLICT)
+            st = store_fail_from_lease(s, ended, "abandoning", l);
+        else
+            s->err = invoke_err;
+    } else {
+        st = lease_finish(l, output.data, output.len);
+        if (st)
+            store_fail_from_lease(s, st, "completing", l);
+    }
+    perdure_buf_free(&output);
+    lease_free(l);
+    return st;
 }

@@ -629,6 +629,23 @@ perdure_status perdure_store_next_wakeup(perdure_store *store, const perdure_fun
  * *changed = 1 if one happened. Uses no CPU while it waits. */
 perdure_status perdure_store_wait_change(perdure_store *store, long long timeout_ms, int *changed);
 
+/* The store's clock in epoch ms: perdure_store_options.clock when set, else
+ * the wall clock (-1 for NULL). Workers pass it to perdure_invoke_handler as
+ * now_ms, so that a test's skipped clock and the store agree. */
+long long perdure_store_now(perdure_store *store);
+
+/* perdure_store_lease, but when nothing is ready it blocks, using no CPU,
+ * until something may be: it sleeps in perdure_store_wait_change until the
+ * next scheduled wakeup (perdure_store_next_wakeup; a timer, a retry, an
+ * expired lease) or a commit by another handle or process (a new execution, a
+ * callback answer), then tries again. Returns with *out NULL when nothing was
+ * leased within max_wait_ms (0: one try, < 0: wait forever). Waits are
+ * measured on the monotonic clock; a store clock that is skipped forward while
+ * the call sleeps is noticed at the next commit or timeout. This is the loop
+ * of every worker, whatever its language. */
+perdure_status perdure_store_lease_wait(perdure_store *store, const perdure_function_ref *functions, unsigned int n,
+                                        const char *worker_id, long long max_wait_ms, perdure_lease **out);
+
 /* ---- the C SDK: durable functions written in C ---------------------------- */
 /* A durable C function drives the VM through a perdure_context and a transport
  * that carries batches to a service. Payloads are opaque bytes to the SDK. */
@@ -704,3 +721,33 @@ perdure_status perdure_context_parallel(perdure_context *ctx, const char *name, 
                                         perdure_op *batch);
 /* The error of the last operation that ended with PERDURE_SDK_ERROR. */
 perdure_status perdure_context_last_error(perdure_context *ctx, perdure_error_view *out);
+
+/* ---- the worker runtime: durable C functions served from a store ---------- */
+
+/* A function a worker serves: name and version as in perdure_function_ref,
+ * the handler and its user pointer. In an array, every entry's size is the
+ * first entry's (sizeof the struct). */
+typedef struct perdure_worker_function {
+    unsigned int size;
+    const char *name;                     /* required */
+    const char *version;                  /* NULL: "$LATEST" */
+    perdure_handler_fn handler;           /* required */
+    void *user;                           /* handed to handler */
+} perdure_worker_function;
+
+/* One turn of a worker: leases the next ready execution of `functions`
+ * (perdure_store_lease_wait, up to max_wait_ms), runs one invocation of its
+ * handler in this thread (perdure_invoke_handler: msgpack wire, transport
+ * perdure_lease_checkpoint, now_ms from perdure_store_now) and completes the
+ * lease with the output. *ran is 1 when an invocation ran, 0 when nothing was
+ * ready in time. If the invocation could not finish (a failing checkpoint,
+ * NOMEM) the lease is abandoned, which records a crash: the execution is
+ * re-invoked from its last checkpoint. Returns that error, or the lease's
+ * (PERDURE_E_CONFLICT: the lease expired and another worker took the
+ * execution over), with the reason in perdure_store_errmsg; such errors
+ * concern one invocation and a worker carries on. A C worker is
+ *
+ *     while (!stop) perdure_worker_run_one(store, fns, n, "worker-1", 1000, &ran);
+ */
+perdure_status perdure_worker_run_one(perdure_store *store, const perdure_worker_function *functions, unsigned int n,
+                                      const char *worker_id, long long max_wait_ms, int *ran);
