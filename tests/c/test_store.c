@@ -16,52 +16,7 @@
 #include <jansson.h>
 
 #include "exec.h"
-
-#define T0 1767225600000LL
-
-static long long fake_now = T0;
-static long long fake_clock(void *user)
-{
-    (void)user;
-    return fake_now;
-}
-
-static char dir[64];
-static char path[128];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/perdure-store-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    fake_now = T0;
-}
-
-static void remove_dir(void)
-{
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static perdure_store *open_store(long long lease_ms)
-{
-    perdure_store_options o = {.size = sizeof o, .clock = fake_clock, .lease_ms = lease_ms};
-    perdure_store *s = NULL;
-    perdure_status st = perdure_store_open(path, &o, &s);
-    cr_assert_eq(st, PERDURE_OK, "open: %s", perdure_store_errmsg(s));
-    return s;
-}
-
-#define OK(s, expr)                                                                                                  \
-    do {                                                                                                             \
-        perdure_status st_ = (expr);                                                                                 \
-        cr_assert_eq(st_, PERDURE_OK, "%s: %s (%s)", #expr, perdure_status_name(st_), perdure_store_errmsg(s));      \
-    } while (0)
+#include "store_fixture.h"
 
 static char *start(perdure_store *s, const char *fn, const char *version, const char *name, int *existed)
 {
@@ -77,15 +32,6 @@ static char *start(perdure_store *s, const char *fn, const char *version, const 
     return text;
 }
 
-static json_t *as_json(perdure_buf *b)
-{
-    json_error_t e;
-    json_t *j = json_loadb((const char *)b->data, b->len, 0, &e);
-    cr_assert_not_null(j, "bad JSON: %s", e.text);
-    perdure_buf_free(b);
-    return j;
-}
-
 static json_t *describe(perdure_store *s, const char *arn)
 {
     perdure_buf b = {0};
@@ -95,35 +41,7 @@ static json_t *describe(perdure_store *s, const char *arn)
 
 static const char *status_of(json_t *d) { return json_string_value(json_object_get(d, "Status")); }
 
-/* "ExecutionStarted StepStarted ..." */
-static char *history_types(perdure_store *s, const char *arn)
-{
-    perdure_buf b = {0};
-    OK(s, perdure_store_history(s, arn, 1, &b));
-    json_t *h = as_json(&b);
-    static char out[4096];
-    out[0] = 0;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(h, "Events"), i, e)
-    {
-        cr_assert_eq(json_integer_value(json_object_get(e, "EventId")), (json_int_t)i + 1);
-        if (i)
-            strcat(out, " ");
-        strcat(out, json_string_value(json_object_get(e, "EventType")));
-    }
-    json_decref(h);
-    return out;
-}
-
 /* ---- handlers ------------------------------------------------------------- */
-
-static void set_result(perdure_buf *r, const char *text)
-{
-    r->len = strlen(text);
-    r->data = malloc(r->len);
-    memcpy(r->data, text, r->len);
-}
 
 static int charge(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
 {
@@ -178,25 +96,7 @@ static int order_handler(perdure_context *ctx, void *user, const unsigned char *
     return 0;
 }
 
-static int simple_step(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
-{
-    (void)user, (void)attempt, (void)error;
-    set_result(result, "1");
-    return 0;
-}
 
-static int simple_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
-                          perdure_buf *result, perdure_error_info *error)
-{
-    (void)input, (void)input_len, (void)error, (void)user;
-    perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
-    const unsigned char *r;
-    unsigned long long len;
-    perdure_context_step(ctx, "one", NULL, simple_step, NULL, &outcome, &r, &len);
-    if (outcome == PERDURE_SDK_OK)
-        set_result(result, "\"done\"");
-    return 0;
-}
 
 static perdure_vm_options vm_options(void)
 {
@@ -241,7 +141,7 @@ TestSuite(store, .init = make_dir, .fini = remove_dir);
 
 Test(store, start_is_idempotent_by_name)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     int existed;
     char *a = start(s, "fn", NULL, "order-1", &existed);
     cr_assert_eq(existed, 0);
@@ -282,7 +182,7 @@ Test(store, start_is_idempotent_by_name)
 
 Test(store, version_pinning)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     char *a = start(s, "fn", "2", "pinned", NULL);
     perdure_function_ref latest = {"fn", NULL}, other = {"other", "2"}, v2 = {"fn", "2"};
     perdure_lease *l = NULL;
@@ -309,7 +209,7 @@ Test(store, version_pinning)
  * between invocations. */
 static void order_workflow(bool reopen)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     perdure_function_ref ref = {"orders", NULL};
     long long due;
     OK(s, perdure_store_next_wakeup(s, &ref, 1, &due));
@@ -325,7 +225,7 @@ static void order_workflow(bool reopen)
     cr_assert_eq(due, T0 + 2000);
     if (reopen) {
         perdure_store_close(s);
-        s = open_store(0);
+        s = open_store(true, 0);
     }
     fake_now = due;
     /* 2: the step succeeds; the wait suspends for 10 s */
@@ -335,7 +235,7 @@ static void order_workflow(bool reopen)
     cr_assert_not(run_once(s, "orders", NULL, order_handler, &f));
     if (reopen) {
         perdure_store_close(s);
-        s = open_store(0);
+        s = open_store(true, 0);
     }
     fake_now += 10000;
     /* 3: the wait is over; the callback is created and awaited */
@@ -347,7 +247,7 @@ static void order_workflow(bool reopen)
     json_decref(d);
     if (reopen) {
         perdure_store_close(s);
-        s = open_store(0);
+        s = open_store(true, 0);
     }
     fake_now += 5000;
     OK(s, perdure_store_callback_succeed(s, f.callback_id, "\"approved\"", 10));
@@ -423,7 +323,7 @@ Test(store, close_and_reopen_mid_execution) { order_workflow(true); }
 
 Test(store, callbacks_unknown_ids)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     cr_assert_eq(perdure_store_callback_succeed(s, "no-such-callback", "1", 1), PERDURE_E_NOT_FOUND);
     cr_assert(strstr(perdure_store_errmsg(s), "no-such-callback"), "%s", perdure_store_errmsg(s));
     perdure_error_info e = {.error_type = "Rejected", .error_message = "no"};
@@ -435,7 +335,7 @@ Test(store, callbacks_unknown_ids)
 
 Test(store, callback_failure_fails_the_workflow)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     char *arn = start(s, "orders", NULL, "order-f", NULL);
     flow f = {0};
     cr_assert(run_once(s, "orders", NULL, order_handler, &f));
@@ -456,7 +356,7 @@ Test(store, callback_failure_fails_the_workflow)
 
 Test(store, stop)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     char *arn = start(s, "fn", NULL, "to-stop", NULL);
     fake_now += 1000;
     perdure_error_info e = {.error_type = "Cancelled", .error_message = "by operator"};
@@ -484,13 +384,13 @@ Test(store, stop)
 
 Test(store, stop_during_an_invocation)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     char *arn = start(s, "fn", NULL, "stop-mid", NULL);
     perdure_function_ref ref = {"fn", NULL};
     perdure_lease *l = NULL;
     OK(s, perdure_store_lease(s, &ref, 1, "w", &l));
     cr_assert_not_null(l);
-    perdure_store *other = open_store(0);
+    perdure_store *other = open_store(true, 0);
     OK(other, perdure_store_stop(other, arn, NULL));
     /* the lease's checkpoints are refused; its output is ignored */
     const unsigned char *input;
@@ -513,7 +413,7 @@ Test(store, stop_during_an_invocation)
 
 Test(store, lease_expiry_is_a_crash)
 {
-    perdure_store *s = open_store(1000);
+    perdure_store *s = open_store(true, 1000);
     char *arn = start(s, "fn", NULL, "crashy", NULL);
     perdure_function_ref ref = {"fn", NULL};
     perdure_lease *first = NULL, *second = NULL;
@@ -549,7 +449,7 @@ Test(store, lease_expiry_is_a_crash)
 
 Test(store, abandon_is_a_crash_and_retried)
 {
-    perdure_store *s = open_store(0);
+    perdure_store *s = open_store(true, 0);
     char *arn = start(s, "fn", NULL, "abandoned", NULL);
     perdure_function_ref ref = {"fn", NULL};
     perdure_lease *l = NULL;
@@ -597,7 +497,7 @@ Test(store, wait_change_sees_other_handles)
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = committer(fds[0]);
     cr_assert_geq(pid, 0);
-    perdure_store *a = open_store(0), *b = open_store(0);
+    perdure_store *a = open_store(true, 0), *b = open_store(true, 0);
     int changed = -1;
     OK(a, perdure_store_wait_change(a, 0, &changed));
     cr_assert_eq(changed, 0);

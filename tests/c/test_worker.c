@@ -17,52 +17,7 @@
 
 #include <perdure.h>
 
-#define T0 1767225600000LL
-
-static long long fake_now = T0;
-static long long fake_clock(void *user)
-{
-    (void)user;
-    return fake_now;
-}
-
-static char dir[64];
-static char path[128];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/perdure-worker-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    fake_now = T0;
-}
-
-static void remove_dir(void)
-{
-    const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-/* fake: the fake clock, else the wall clock. */
-static perdure_store *open_store(bool fake, long long lease_ms)
-{
-    perdure_store_options o = {.size = sizeof o, .clock = fake ? fake_clock : NULL, .lease_ms = lease_ms};
-    perdure_store *s = NULL;
-    perdure_status st = perdure_store_open(path, &o, &s);
-    cr_assert_eq(st, PERDURE_OK, "open: %s", perdure_store_errmsg(s));
-    return s;
-}
-
-#define OK(s, expr)                                                                                                  \
-    do {                                                                                                             \
-        perdure_status st_ = (expr);                                                                                 \
-        cr_assert_eq(st_, PERDURE_OK, "%s: %s (%s)", #expr, perdure_status_name(st_), perdure_store_errmsg(s));      \
-    } while (0)
+#include "store_fixture.h"
 
 static char *start(perdure_store *s, const char *fn, const char *name)
 {
@@ -74,15 +29,6 @@ static char *start(perdure_store *s, const char *fn, const char *name)
     return text;
 }
 
-static json_t *as_json(perdure_buf *b)
-{
-    json_error_t e;
-    json_t *j = json_loadb((const char *)b->data, b->len, 0, &e);
-    cr_assert_not_null(j, "bad JSON: %s", e.text);
-    perdure_buf_free(b);
-    return j;
-}
-
 static char *status_of(perdure_store *s, const char *arn)
 {
     perdure_buf b = {0};
@@ -91,26 +37,6 @@ static char *status_of(perdure_store *s, const char *arn)
     static char out[32];
     snprintf(out, sizeof out, "%s", json_string_value(json_object_get(d, "Status")));
     json_decref(d);
-    return out;
-}
-
-/* "ExecutionStarted StepStarted ..." */
-static char *history_types(perdure_store *s, const char *arn)
-{
-    perdure_buf b = {0};
-    OK(s, perdure_store_history(s, arn, 1, &b));
-    json_t *h = as_json(&b);
-    static char out[4096];
-    out[0] = 0;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(h, "Events"), i, e)
-    {
-        if (i)
-            strcat(out, " ");
-        strcat(out, json_string_value(json_object_get(e, "EventType")));
-    }
-    json_decref(h);
     return out;
 }
 
@@ -139,32 +65,7 @@ static long long cpu_budget(long long ms)
 
 /* ---- handlers ------------------------------------------------------------- */
 
-static void set_result(perdure_buf *r, const char *text)
-{
-    r->len = strlen(text);
-    r->data = malloc(r->len);
-    memcpy(r->data, text, r->len);
-}
 
-static int one(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
-{
-    (void)user, (void)attempt, (void)error;
-    set_result(result, "1");
-    return 0;
-}
-
-static int simple_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
-                          perdure_buf *result, perdure_error_info *error)
-{
-    (void)input, (void)input_len, (void)error, (void)user;
-    perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
-    const unsigned char *r;
-    unsigned long long len;
-    perdure_context_step(ctx, "one", NULL, one, NULL, &outcome, &r, &len);
-    if (outcome == PERDURE_SDK_OK)
-        set_result(result, "\"done\"");
-    return 0;
-}
 
 typedef struct flow {
     char callback_id[256];
@@ -183,7 +84,7 @@ static int flow_handler(perdure_context *ctx, void *user, const unsigned char *i
     perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
     const unsigned char *r;
     unsigned long long len;
-    perdure_context_step(ctx, "prepare", NULL, one, NULL, &outcome, &r, &len);
+    perdure_context_step(ctx, "prepare", NULL, simple_step, NULL, &outcome, &r, &len);
     if (outcome != PERDURE_SDK_OK)
         return 0;
     perdure_context_wait(ctx, "cool-off", 10, &outcome);
@@ -490,7 +391,7 @@ static int takeover_handler(perdure_context *ctx, void *user, const unsigned cha
     perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
     const unsigned char *r;
     unsigned long long len;
-    perdure_context_step(ctx, "a", NULL, one, NULL, &outcome, &r, &len);
+    perdure_context_step(ctx, "a", NULL, simple_step, NULL, &outcome, &r, &len);
     if (outcome != PERDURE_SDK_OK)
         return 0;
     if (t->calls == 1) {
@@ -502,7 +403,7 @@ static int takeover_handler(perdure_context *ctx, void *user, const unsigned cha
         if (perdure_store_lease(t->other, &fn_ref, 1, "thief", &t->stolen) || !t->stolen)
             return 1;
     }
-    perdure_context_step(ctx, "b", NULL, one, NULL, &outcome, &r, &len);
+    perdure_context_step(ctx, "b", NULL, simple_step, NULL, &outcome, &r, &len);
     if (outcome == PERDURE_SDK_OK)
         set_result(result, "\"done\"");
     return 0;
