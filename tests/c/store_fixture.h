@@ -119,4 +119,23 @@ static int simple_handler(perdure_context *ctx, void *user, const unsigned char 
     return 0;
 }
 
+/* For a forked child: starts execution `name` of "fn" on a handle of its own;
+ * returns the child's exit status. */
+static int start_from_child(const char *name)
+{
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
+    if (perdure_store_open(path, &o, &s)) {
+        fprintf(stderr, "child: open: %s\n", perdure_store_errmsg(s));
+        perdure_store_close(s);
+        return 1;
+    }
+    perdure_start_options so = {.size = sizeof so, .function_name = "fn", .name = name};
+    perdure_buf arn = {0};
+    int st = perdure_store_start(s, &so, &arn, NULL);
+    perdure_buf_free(&arn);
+    perdure_store_close(s);
+    return st ? 2 : 0;
+}
+
 #endif

@@ -475,18 +475,7 @@ static pid_t committer(int fd)
         if (read(fd, &c, 1) != 1)
             _exit(3);
         usleep(100000);
-        perdure_store *s = NULL;
-        perdure_store_options o = {.size = sizeof o};
-        if (perdure_store_open(path, &o, &s)) {
-            perdure_store_close(s);
-            _exit(1);
-        }
-        perdure_start_options so = {.size = sizeof so, .function_name = "fn", .name = "child"};
-        perdure_buf arn = {0};
-        int st = perdure_store_start(s, &so, &arn, NULL);
-        perdure_buf_free(&arn);
-        perdure_store_close(s);
-        _exit(st ? 2 : 0);
+        _exit(start_from_child("child"));
     }
     return pid;
 }

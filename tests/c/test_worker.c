@@ -206,19 +206,7 @@ static pid_t delayed_starter(void)
     pid_t pid = fork();
     if (pid == 0) {
         usleep(200000);
-        perdure_store *s = NULL;
-        perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
-        if (perdure_store_open(path, &o, &s)) {
-            fprintf(stderr, "child: open: %s\n", perdure_store_errmsg(s));
-            perdure_store_close(s);
-            child_exit(1);
-        }
-        perdure_start_options so = {.size = sizeof so, .function_name = "fn", .name = "from-child"};
-        perdure_buf arn = {0};
-        int st = perdure_store_start(s, &so, &arn, NULL);
-        perdure_buf_free(&arn);
-        perdure_store_close(s);
-        child_exit(st ? 2 : 0);
+        child_exit(start_from_child("from-child"));
     }
     return pid;
 }
