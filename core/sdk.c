@@ -200,6 +200,24 @@ perdure_status perdure_context_wait_for_callback(perdure_context *ctx, const cha
     return st ? st : answer(run, op, next, outcome, result, result_len);
 }
 
+perdure_status perdure_context_invoke(perdure_context *ctx, const char *name, const char *function_name,
+                                      const void *payload, unsigned long long payload_len,
+                                      perdure_sdk_outcome *outcome, const unsigned char **result,
+                                      unsigned long long *result_len)
+{
+    if (!context_ok(ctx, outcome) || !result || !result_len)
+        return PERDURE_E_MISUSE;
+    sdk_run *run = ctx->run;
+    perdure_op op;
+    perdure_next next;
+    perdure_status st = perdure_vm_invoke(run->vm, ctx->ctx, name, function_name, NULL, payload, payload_len, &op);
+    if (st)
+        return run_failed(run, st);
+    if ((st = drive(run, op, &next)))
+        return st;
+    return answer(run, op, next, outcome, result, result_len);
+}
+
 /* Runs a context body in its own perdure_context; a suspension inside it is
  * reported to the VM and leaves the caller's suspension flag set. */
 static perdure_status run_body(sdk_run *run, perdure_op op, perdure_child_fn child_fn, perdure_item_fn item_fn,

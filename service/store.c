@@ -12,7 +12,12 @@
  * lease token into the row in the same transaction that begins the
  * invocation. Every later call of the lease checks the token under the write
  * lock, so once another worker has taken the execution over (after the lease
- * expired) the old lease's calls are refused with PERDURE_E_CONFLICT. */
+ * expired) the old lease's calls are refused with PERDURE_E_CONFLICT.
+ *
+ * Chained invokes (protocol.md 4.10) stay inside the store: persisting a
+ * caller starts the targets of its new invokes as executions of this store,
+ * and persisting a target's end answers its caller, each in the transaction
+ * at hand (schema/store.md, `invokes`). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -217,7 +222,13 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS callbacks("
     " callback_id TEXT PRIMARY KEY,"
     " execution INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,"
-    " op_id TEXT NOT NULL) WITHOUT ROWID;";
+    " op_id TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS invokes("
+    " target INTEGER PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,"
+    " caller INTEGER NOT NULL REFERENCES executions(id) ON DELETE CASCADE,"
+    " op_id TEXT NOT NULL,"
+    " answered INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS invokes_by_caller ON invokes(caller);";
 
 static perdure_status read_data_version(perdure_store *s, sqlite3_int64 *out)
 {
@@ -545,12 +556,26 @@ typedef struct lease_cols {
     long long expires_ms;
 } lease_cols;
 
+static perdure_status launch_invokes(perdure_store *s, sqlite3_int64 caller, pd_exec *x, bool idle, long long now);
+static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd_exec *x, long long now);
+static perdure_status complete_invoker(perdure_store *s, sqlite3_int64 target, long long now);
+
 /* Writes what changed in x since the last take, plus the derived columns, and
  * bumps the revision (returned in *revision). old_status: the row's status
  * before (NULL: a new execution). */
 static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, const char *old_status,
                               const lease_cols *lease, long long now, sqlite3_int64 *revision)
 {
+    /* Chained invokes START'ed by this change: their targets start in this
+     * transaction, and their ARNs go into ChainedInvokeStarted before the
+     * changes are taken. Targets that have ended are answered here, once no
+     * invocation runs (an answer during one would leave its suspension
+     * nothing to wait for). */
+    bool idle = pd_exec_status(x) == PERDURE_STATUS_STARTED && !pd_exec_invocation_running(x);
+    if (pd_exec_pending_invokes(x, NULL, 0))
+        TRY(launch_invokes(s, id, x, idle, now));
+    if (idle)
+        TRY(deliver_answers(s, id, x, now));
     pd_exec_changes c;
     TRY(pd_exec_take_changes(x, &c, &s->err));
     perdure_status st = PERDURE_OK;
@@ -689,8 +714,12 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
             *revision = sqlite3_column_int64(q, 0);
         sqlite3_finalize(q);
         q = NULL;
-        if (!old_status || strcmp(old_status, status) != 0)
+        if (!old_status || strcmp(old_status, status) != 0) {
             st = insert_status_event(s, id, x, now);
+            /* The target of a chained invoke ended: answer its caller. */
+            if (!st && !running)
+                st = complete_invoker(s, id, now);
+        }
     }
 done:
     sqlite3_finalize(q);
@@ -719,6 +748,281 @@ static perdure_status public_status(perdure_status st)
 static bool exec_usable(perdure_status st) { return st != PERDURE_E_NOMEM && st != PERDURE_E_INTERNAL; }
 
 /* ---- starting ------------------------------------------------------------------ */
+
+/* Inserts a new execution and persists its first changes, inside the
+ * caller's transaction. *out gets the pd_exec (the caller frees it). */
+static perdure_status create_execution(perdure_store *s, const char *function, const char *version,
+                                       const char *name, const char *input, size_t input_len, long long timeout_s,
+                                       long long now, pd_exec **out, sqlite3_int64 *id)
+{
+    *out = NULL;
+    pd_exec_config cfg = exec_config();
+    pd_exec_options eo = {.region = REGION, .account = ACCOUNT, .function_name = function, .version = version,
+                          .name = name, .id = NULL, .input = input, .input_len = input_len,
+                          .execution_timeout_s = timeout_s ? timeout_s : DEFAULT_TIMEOUT_S};
+    pd_exec *x = NULL;
+    TRY(pd_exec_new(&cfg, &eo, now, &x, &s->err));
+    pd_exec_info info;
+    pd_exec_get_info(x, &info);
+    sqlite3_stmt *q;
+    perdure_status st = sql_prepare(s,
+                                    "INSERT INTO executions(arn, name, function, version, status, start_ms, input, "
+                                    "state) VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, '{}')",
+                                    &q);
+    if (!st) {
+        sqlite3_bind_text(q, 1, info.arn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, info.name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, info.function_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, info.version, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, now);
+        bind_text_or_null(q, 6, input, input_len);
+        st = sql_done(s, q);
+    }
+    if (!st) {
+        *id = sqlite3_last_insert_rowid(s->db);
+        st = persist(s, *id, x, NULL, NULL, now, NULL);
+    }
+    if (st) {
+        pd_exec_free(x);
+        return st;
+    }
+    *out = x;
+    return PERDURE_OK;
+}
+
+/* A generated DurableExecutionName: a random UUID. */
+static perdure_status generate_name(perdure_store *s, char out[37])
+{
+    char hex[33];
+    if (random_hex(hex, 16))
+        return pd_fail(&s->err, PERDURE_E_STORE, "getrandom failed: %s", strerror(errno));
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return PERDURE_OK;
+}
+
+/* ---- chained invokes ----------------------------------------------------------- */
+
+/* The target of a chained invoke: FunctionName is "<name>[:<qualifier>]", or
+ * an ARN "arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]"
+ * (or its partial form "<account>:function:<name>[:<qualifier>]"). */
+typedef struct invoke_target {
+    char name[65];
+    char version[129];
+} invoke_target;
+
+static bool name_char(char c, bool qualifier)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           (qualifier && c == '$');
+}
+
+static bool parse_invoke_target(const char *text, invoke_target *t)
+{
+    const char *p = text, *f = strstr(text, ":function:");
+    if (f)
+        p = f + strlen(":function:");
+    else if (strncmp(text, "arn:", 4) == 0)
+        return false;
+    const char *colon = strchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    if (n < 1 || n >= sizeof t->name)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(p[i], false))
+            return false;
+    memcpy(t->name, p, n);
+    t->name[n] = 0;
+    if (!colon) {
+        snprintf(t->version, sizeof t->version, "$LATEST");
+        return true;
+    }
+    const char *q = colon + 1;
+    size_t qn = strlen(q);
+    if (qn < 1 || qn >= sizeof t->version)
+        return false;
+    for (size_t i = 0; i < qn; i++)
+        if (!name_char(q[i], true))
+            return false;
+    if (strchr(q, '$') && strcmp(q, "$LATEST") != 0)
+        return false;
+    memcpy(t->version, q, qn + 1);
+    return true;
+}
+
+/* Ends chained invoke op_id of x as FAILED with this error, at once. */
+static perdure_status fail_invoke(perdure_store *s, pd_exec *x, const char *op_id, const char *type,
+                                  const char *message, long long now)
+{
+    perdure_error_info info = {.error_type = type, .error_message = message};
+    pd_error *e = pd_error_from_info(&info);
+    if (!e)
+        return pd_fail(&s->err, PERDURE_E_NOMEM, "out of memory");
+    perdure_status st = pd_exec_invoke_complete(x, op_id, PERDURE_STATUS_FAILED, NULL, 0, e, now, &s->err);
+    pd_error_free(e);
+    return st;
+}
+
+/* Starts the target of every pending chained invoke of execution `caller` as
+ * a new execution in this store, links it to (caller, op) and records its
+ * ARN in the caller's ChainedInvokeStarted. An unusable FunctionName fails
+ * the invoke, once the caller is idle (no invocation running). */
+static perdure_status launch_invokes(perdure_store *s, sqlite3_int64 caller, pd_exec *x, bool idle, long long now)
+{
+    for (;;) {
+        /* The views are borrowed until x changes: take one, handle it, look again. */
+        pd_exec_invoke pending[16];
+        size_t n = pd_exec_pending_invokes(x, pending, 16);
+        if (n > 16)
+            n = 16;
+        const pd_exec_invoke *inv = NULL;
+        invoke_target t;
+        bool valid = false;
+        for (size_t i = 0; i < n && !inv; i++) {
+            char fn[300];
+            size_t fn_len = pending[i].function_name->present ? pending[i].function_name->len : 0;
+            valid = fn_len < sizeof fn;
+            if (valid) {
+                memcpy(fn, fn_len ? pending[i].function_name->data : "", fn_len);
+                fn[fn_len] = 0;
+                valid = strlen(fn) == fn_len && parse_invoke_target(fn, &t);
+            }
+            if (valid || idle)
+                inv = &pending[i];
+        }
+        if (!inv)
+            return PERDURE_OK;
+        char op_id[PD_MAX_ID + 1];
+        snprintf(op_id, sizeof op_id, "%s", inv->op_id);
+        if (!valid) {
+            char m[400];
+            snprintf(m, sizeof m, "Invalid function name: %.*s",
+                     (int)(inv->function_name->len < 256 ? inv->function_name->len : 256),
+                     inv->function_name->data ? inv->function_name->data : "");
+            TRY(pd_exec_invoke_launched(x, op_id, NULL, NULL, &s->err));
+            perdure_status st = fail_invoke(s, x, op_id, "InvalidParameterValueException", m, now);
+            if (st)
+                return exec_usable(st) ? pd_fail(&s->err, PERDURE_E_INTERNAL, "invoke %s: %s", op_id, s->err.msg)
+                                       : st;
+            continue;
+        }
+        const char *input = "null";
+        size_t input_len = 4;
+        if (inv->input->present) {
+            input = inv->input->data ? inv->input->data : "";
+            input_len = inv->input->len;
+        }
+        char name[37];
+        TRY(generate_name(s, name));
+        pd_exec *target = NULL;
+        sqlite3_int64 target_id;
+        TRY(create_execution(s, t.name, t.version, name, input, input_len, 0, now, &target, &target_id));
+        pd_exec_info info;
+        pd_exec_get_info(target, &info);
+        sqlite3_stmt *q;
+        perdure_status st = sql_prepare(s, "INSERT INTO invokes(target, caller, op_id) VALUES (?, ?, ?)", &q);
+        if (!st) {
+            sqlite3_bind_int64(q, 1, target_id);
+            sqlite3_bind_int64(q, 2, caller);
+            sqlite3_bind_text(q, 3, op_id, -1, SQLITE_STATIC);
+            st = sql_done(s, q);
+        }
+        if (!st)
+            st = pd_exec_invoke_launched(x, op_id, info.arn, info.version, &s->err);
+        pd_exec_free(target);
+        TRY(st);
+    }
+}
+
+static perdure_op_status status_from_name(const char *name)
+{
+    return strcmp(name, "SUCCEEDED") == 0   ? PERDURE_STATUS_SUCCEEDED
+           : strcmp(name, "TIMED_OUT") == 0 ? PERDURE_STATUS_TIMED_OUT
+           : strcmp(name, "STOPPED") == 0   ? PERDURE_STATUS_STOPPED
+                                            : PERDURE_STATUS_FAILED;
+}
+
+/* Answers every chained invoke of idle execution `caller` (x) whose target
+ * has ended and was not answered yet: ChainedInvokeSucceeded{Result} /
+ * Failed / TimedOut / Stopped{Error}, after which x wants an invocation. An
+ * operation that was answered otherwise, or an x that has ended meanwhile,
+ * just marks the link answered. */
+static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd_exec *x, long long now)
+{
+    for (;;) {
+        sqlite3_stmt *q;
+        TRY(sql_prepare(s,
+                        "SELECT i.target, i.op_id, e.status, e.result, e.error FROM invokes i "
+                        "JOIN executions e ON e.id = i.target "
+                        "WHERE i.caller = ? AND i.answered = 0 AND e.status <> 'RUNNING' ORDER BY i.target LIMIT 1",
+                        &q));
+        sqlite3_bind_int64(q, 1, caller);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW) {
+            perdure_status st = rc == SQLITE_DONE ? PERDURE_OK : sql_fail(s, rc, "find invoke answers");
+            sqlite3_finalize(q);
+            return st;
+        }
+        sqlite3_int64 target = sqlite3_column_int64(q, 0);
+        char op_id[PD_MAX_ID + 1];
+        snprintf(op_id, sizeof op_id, "%s", (const char *)sqlite3_column_text(q, 1));
+        perdure_op_status status = status_from_name((const char *)sqlite3_column_text(q, 2));
+        pd_error *error = NULL;
+        perdure_status st = PERDURE_OK;
+        if (status != PERDURE_STATUS_SUCCEEDED && sqlite3_column_type(q, 4) != SQLITE_NULL)
+            st = pd_json_decode_error(sqlite3_column_text(q, 4), (size_t)sqlite3_column_bytes(q, 4), &error, &s->err);
+        if (st) {
+            sqlite3_finalize(q);
+            return st == PERDURE_E_NOMEM ? st : pd_fail(&s->err, PERDURE_E_STORE, "store: bad error: %s", s->err.msg);
+        }
+        const void *result = NULL;
+        size_t len = 0;
+        if (status == PERDURE_STATUS_SUCCEEDED && sqlite3_column_type(q, 3) != SQLITE_NULL) {
+            result = sqlite3_column_blob(q, 3);
+            len = (size_t)sqlite3_column_bytes(q, 3);
+            if (!result)
+                result = "";
+        }
+        pd_err keep = s->err;
+        perdure_status applied = pd_exec_invoke_complete(x, op_id, status, result, len, error, now, &s->err);
+        if (applied == PERDURE_E_INVALID)   /* a result the caller cannot take */
+            applied = fail_invoke(s, x, op_id, "InvalidParameterValueException", s->err.msg, now);
+        sqlite3_finalize(q);
+        pd_error_free(error);
+        if (!exec_usable(applied))
+            return applied;
+        if (applied)
+            s->err = keep;   /* answered otherwise, or x has ended */
+        TRY(sql_prepare(s, "UPDATE invokes SET answered = 1 WHERE target = ?", &q));
+        sqlite3_bind_int64(q, 1, target);
+        TRY(sql_done(s, q));
+    }
+}
+
+/* Execution `target` has just ended (its row is written): if a chained
+ * invoke started it and its caller is idle, the caller is answered now;
+ * a caller whose invocation runs is answered when that invocation ends. */
+static perdure_status complete_invoker(perdure_store *s, sqlite3_int64 target, long long now)
+{
+    sqlite3_stmt *q;
+    TRY(sql_prepare(s, "SELECT caller FROM invokes WHERE target = ? AND answered = 0", &q));
+    sqlite3_bind_int64(q, 1, target);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        perdure_status st = rc == SQLITE_DONE ? PERDURE_OK : sql_fail(s, rc, "find invoker");
+        sqlite3_finalize(q);
+        return st;
+    }
+    sqlite3_int64 caller = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    row r;
+    pd_exec *cx = NULL;
+    perdure_status st = load_row(s, caller, NULL, &r);
+    if (!st && strcmp(r.status, "RUNNING") == 0 && !r.lease_token[0] && !(st = load_exec(s, caller, &cx)))
+        st = persist(s, caller, cx, r.status, NULL, now, NULL);   /* persist answers it */
+    pd_exec_free(cx);
+    row_free(&r);
+    return st;
+}
 
 static perdure_status existing_by_name(perdure_store *s, const char *name, const char *function, perdure_buf *arn,
                                        bool *found)
@@ -772,10 +1076,7 @@ perdure_status perdure_store_start(perdure_store *store, const perdure_start_opt
     char generated[37];
     const char *name = o.name;
     if (!name) {
-        char hex[33];
-        if (random_hex(hex, 16))
-            return pd_fail(&s->err, PERDURE_E_STORE, "start: getrandom failed: %s", strerror(errno));
-        snprintf(generated, sizeof generated, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+        TRY(generate_name(s, generated));
         name = generated;
     }
     const char *input = o.input ? (const char *)o.input : "null";
@@ -790,34 +1091,14 @@ perdure_status perdure_store_start(perdure_store *store, const perdure_start_opt
         return st;
     }
     long long now = now_ms(s);
-    pd_exec_config cfg = exec_config();
-    pd_exec_options eo = {.region = REGION, .account = ACCOUNT, .function_name = o.function_name,
-                          .version = o.version ? o.version : "$LATEST", .name = name, .id = NULL,
-                          .input = input, .input_len = input_len,
-                          .execution_timeout_s = o.execution_timeout_seconds ? o.execution_timeout_seconds
-                                                                              : DEFAULT_TIMEOUT_S};
     pd_exec *x = NULL;
-    if ((st = pd_exec_new(&cfg, &eo, now, &x, &s->err)))
+    sqlite3_int64 id;
+    if ((st = create_execution(s, o.function_name, o.version ? o.version : "$LATEST", name, input, input_len,
+                               o.execution_timeout_seconds, now, &x, &id)) ||
+        (st = commit(s)))
         goto fail;
     pd_exec_info info;
     pd_exec_get_info(x, &info);
-    sqlite3_stmt *q;
-    if ((st = sql_prepare(s,
-                          "INSERT INTO executions(arn, name, function, version, status, start_ms, input, state) "
-                          "VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, '{}')",
-                          &q)))
-        goto fail;
-    sqlite3_bind_text(q, 1, info.arn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, info.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, info.function_name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, info.version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 5, now);
-    bind_text_or_null(q, 6, input, input_len);
-    if ((st = sql_done(s, q)))
-        goto fail;
-    sqlite3_int64 id = sqlite3_last_insert_rowid(s->db);
-    if ((st = persist(s, id, x, NULL, NULL, now, NULL)) || (st = commit(s)))
-        goto fail;
     size_t n = strlen(info.arn);
     arn->data = malloc(n + 1);
     if (!arn->data) {

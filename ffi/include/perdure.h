@@ -708,6 +708,16 @@ perdure_status perdure_context_wait_for_callback(perdure_context *ctx, const cha
 perdure_status perdure_context_run_child(perdure_context *ctx, const char *name, perdure_child_fn fn, void *user,
                                          perdure_sdk_outcome *outcome, const unsigned char **result,
                                          unsigned long long *result_len);
+/* A chained invoke (protocol.md 4.10): starts function_name (a name, or an
+ * ARN arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]) with
+ * payload (JSON text, may be NULL) as its input, once: a replay never invokes
+ * the target again. The caller suspends until the target ends; then
+ * PERDURE_SDK_OK with the target's result, or PERDURE_SDK_ERROR with its
+ * error (perdure_context_last_error) when it failed, timed out or stopped. */
+perdure_status perdure_context_invoke(perdure_context *ctx, const char *name, const char *function_name,
+                                      const void *payload, unsigned long long payload_len,
+                                      perdure_sdk_outcome *outcome, const unsigned char **result,
+                                      unsigned long long *result_len);
 /* Item i runs fn(ctx, user, i). Read items afterwards with perdure_vm_batch_item
  * and perdure_vm_op_result on perdure_context_vm(ctx). */
 perdure_status perdure_context_map(perdure_context *ctx, const char *name, unsigned int item_count,

@@ -429,3 +429,405 @@ Test(worker, run_one_reports_a_lost_lease)
     perdure_store_close(t.other);
     perdure_store_close(s);
 }
+
+/* ---- chained invokes: the store starts the target and answers the caller ---- */
+
+typedef struct invoker {
+    const char *function;     /* FunctionName */
+    const char *payload;      /* NULL: none */
+    bool wait_after;          /* a 5 s wait after the invoke: one more replay */
+    perdure_store *other;     /* non-NULL: run the target on this handle before suspending */
+    const perdure_worker_function *other_fns;
+    int invocations;
+    int answers;              /* invocations where the invoke had finished */
+    perdure_sdk_outcome outcome;
+    char error_type[64];
+} invoker;
+
+/* invoke "call" -> (wait "after") -> the invoke's result, or "caught" */
+static int invoker_handler(perdure_context *ctx, void *user, const unsigned char *input,
+                           unsigned long long input_len, perdure_buf *result, perdure_error_info *error)
+{
+    (void)input, (void)input_len, (void)error;
+    invoker *iv = user;
+    iv->invocations++;
+    perdure_sdk_outcome o = PERDURE_SDK_SUSPEND;
+    const unsigned char *r = NULL;
+    unsigned long long len = 0;
+    perdure_status st = perdure_context_invoke(ctx, "call", iv->function, iv->payload,
+                                               iv->payload ? strlen(iv->payload) : 0, &o, &r, &len);
+    if (!st && o == PERDURE_SDK_SUSPEND && iv->other) {
+        /* another worker runs the target to its end while this invocation
+         * still runs */
+        int ran = 0;
+        if (perdure_worker_run_one(iv->other, iv->other_fns, 1, "other", 0, &ran) || !ran)
+            iv->error_type[0] = '!';
+    }
+    if (st || o == PERDURE_SDK_SUSPEND)
+        return 0;
+    iv->answers++;
+    iv->outcome = o;
+    if (o == PERDURE_SDK_ERROR) {
+        perdure_error_view e = {0};
+        if (!perdure_context_last_error(ctx, &e) && e.error_type)
+            snprintf(iv->error_type, sizeof iv->error_type, "%s", e.error_type);
+        set_result(result, "\"caught\"");
+        return 0;
+    }
+    if (iv->wait_after) {
+        perdure_sdk_outcome w = PERDURE_SDK_SUSPEND;
+        perdure_context_wait(ctx, "after", 5, &w);
+        if (w != PERDURE_SDK_OK)
+            return 0;
+    }
+    result->len = len;
+    result->data = malloc(len ? len : 1);
+    if (len)
+        memcpy(result->data, r, len);
+    return 0;
+}
+
+typedef struct target {
+    const char *answer;       /* NULL: {"echo":<input>} */
+    const char *fail_type;    /* non-NULL: fail with this ErrorType */
+    int invocations;
+    char input[256];
+} target;
+
+static int target_handler(perdure_context *ctx, void *user, const unsigned char *input,
+                          unsigned long long input_len, perdure_buf *result, perdure_error_info *error)
+{
+    (void)ctx;
+    target *t = user;
+    t->invocations++;
+    snprintf(t->input, sizeof t->input, "%.*s", (int)input_len, (const char *)input);
+    if (t->fail_type) {
+        error->error_type = t->fail_type;
+        error->error_message = "the target broke";
+        return 1;
+    }
+    if (t->answer) {
+        set_result(result, t->answer);
+    } else {
+        char buf[300];
+        snprintf(buf, sizeof buf, "{\"echo\":%s}", t->input);
+        set_result(result, buf);
+    }
+    return 0;
+}
+
+/* The executions of function fn: how many, and the first's ARN (malloc'd). */
+static size_t executions_of(perdure_store *s, const char *fn, char **first_arn)
+{
+    perdure_buf b = {0};
+    OK(s, perdure_store_list(s, fn, NULL, &b));
+    json_t *l = as_json(&b);
+    json_t *arr = json_object_get(l, "DurableExecutions");
+    size_t n = json_array_size(arr);
+    if (first_arn)
+        *first_arn = n ? strdup(json_string_value(json_object_get(json_array_get(arr, 0), "DurableExecutionArn")))
+                       : NULL;
+    json_decref(l);
+    return n;
+}
+
+/* The first event of this type in arn's history (a new reference). */
+static json_t *first_event(perdure_store *s, const char *arn, const char *type)
+{
+    perdure_buf b = {0};
+    OK(s, perdure_store_history(s, arn, 1, &b));
+    json_t *h = as_json(&b);
+    size_t i;
+    json_t *e, *found = NULL;
+    json_array_foreach(json_object_get(h, "Events"), i, e)
+    {
+        if (!found && strcmp(json_string_value(json_object_get(e, "EventType")), type) == 0)
+            found = json_incref(e);
+    }
+    json_decref(h);
+    cr_assert_not_null(found, "no %s event in %s", type, arn);
+    return found;
+}
+
+static const char *detail_str(json_t *event, const char *details, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(event, details), key));
+}
+
+/* Runs the worker until nothing is ready; returns how many invocations ran. */
+static int run_all(perdure_store *s, const perdure_worker_function *fns, unsigned n)
+{
+    int total = 0, ran = 1;
+    while (ran) {
+        OK(s, perdure_worker_run_one(s, fns, n, "w", 0, &ran));
+        total += ran;
+        cr_assert_lt(total, 100, "the worker does not settle");
+    }
+    return total;
+}
+
+Test(worker, chained_invoke_returns_the_target_result)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-1");
+    invoker iv = {.function = "target", .payload = "{\"n\":42}"};
+    target t = {0};
+    perdure_worker_function fns[] = {
+        {sizeof fns[0], "caller", NULL, invoker_handler, &iv},
+        {sizeof fns[0], "target", NULL, target_handler, &t},
+    };
+    int ran = 0;
+    /* 1: the caller starts the invoke and suspends; the target exists */
+    OK(s, perdure_worker_run_one(s, fns, 2, "w", 0, &ran));
+    cr_assert_eq(ran, 1);
+    cr_assert_eq(iv.invocations, 1);
+    cr_assert_eq(t.invocations, 0);
+    char *target_arn = NULL;
+    cr_assert_eq(executions_of(s, "target", &target_arn), 1);
+    cr_assert(strstr(target_arn, ":function:target:$LATEST/durable-execution/"), "%s", target_arn);
+    cr_assert_str_eq(status_of(s, target_arn), "RUNNING");
+    cr_assert_str_eq(history_types(s, caller), "ExecutionStarted ChainedInvokeStarted InvocationCompleted");
+    json_t *started = first_event(s, caller, "ChainedInvokeStarted");
+    cr_assert_str_eq(detail_str(started, "ChainedInvokeStartedDetails", "DurableExecutionArn"), target_arn);
+    cr_assert_str_eq(detail_str(started, "ChainedInvokeStartedDetails", "FunctionName"), "target");
+    cr_assert_str_eq(detail_str(started, "ChainedInvokeStartedDetails", "ExecutedVersion"), "$LATEST");
+    json_decref(started);
+    /* the target's input is the invoke's payload */
+    perdure_buf b = {0};
+    OK(s, perdure_store_describe(s, target_arn, &b));
+    json_t *d = as_json(&b);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "InputPayload")), "{\"n\":42}");
+    json_decref(d);
+    /* 2: the target runs and ends; the caller becomes ready */
+    fake_now += 100;
+    OK(s, perdure_worker_run_one(s, fns, 2, "w", 0, &ran));
+    cr_assert_eq(ran, 1);
+    cr_assert_eq(t.invocations, 1);
+    cr_assert_str_eq(t.input, "{\"n\":42}");
+    cr_assert_str_eq(status_of(s, target_arn), "SUCCEEDED");
+    cr_assert_str_eq(history_types(s, caller),
+                     "ExecutionStarted ChainedInvokeStarted InvocationCompleted ChainedInvokeSucceeded");
+    json_t *done = first_event(s, caller, "ChainedInvokeSucceeded");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(done, "ChainedInvokeSucceededDetails"), "Result"), "Payload")),
+                     "{\"echo\":{\"n\":42}}");
+    json_decref(done);
+    /* 3: the caller replays the invoke and gets the value */
+    fake_now += 100;
+    OK(s, perdure_worker_run_one(s, fns, 2, "w", 0, &ran));
+    cr_assert_eq(ran, 1);
+    cr_assert_eq(iv.invocations, 2);
+    cr_assert_eq(iv.outcome, PERDURE_SDK_OK);
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    cr_assert_str_eq(history_types(s, caller), "ExecutionStarted ChainedInvokeStarted InvocationCompleted "
+                                               "ChainedInvokeSucceeded InvocationCompleted ExecutionSucceeded");
+    OK(s, perdure_store_describe(s, caller, &b));
+    d = as_json(&b);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Result")), "{\"echo\":{\"n\":42}}");
+    json_decref(d);
+    OK(s, perdure_worker_run_one(s, fns, 2, "w", 0, &ran));
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(t.invocations, 1);
+    cr_assert_eq(executions_of(s, "target", NULL), 1);
+    free(target_arn);
+    free(caller);
+    perdure_store_close(s);
+}
+
+Test(worker, chained_invoke_of_a_failing_target)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-f");
+    invoker iv = {.function = "target"};
+    target t = {.fail_type = "TargetError"};
+    perdure_worker_function fns[] = {
+        {sizeof fns[0], "caller", NULL, invoker_handler, &iv},
+        {sizeof fns[0], "target", NULL, target_handler, &t},
+    };
+    cr_assert_eq(run_all(s, fns, 2), 3);
+    cr_assert_eq(t.invocations, 1);
+    cr_assert_str_eq(t.input, "null", "no payload: a null input");
+    cr_assert_eq(iv.answers, 1);
+    cr_assert_eq(iv.outcome, PERDURE_SDK_ERROR);
+    cr_assert_str_eq(iv.error_type, "TargetError");
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    cr_assert_str_eq(history_types(s, caller), "ExecutionStarted ChainedInvokeStarted InvocationCompleted "
+                                               "ChainedInvokeFailed InvocationCompleted ExecutionSucceeded");
+    json_t *failed = first_event(s, caller, "ChainedInvokeFailed");
+    json_t *err = json_object_get(json_object_get(json_object_get(failed, "ChainedInvokeFailedDetails"), "Error"),
+                                  "Payload");
+    cr_assert_str_eq(json_string_value(json_object_get(err, "ErrorType")), "TargetError");
+    cr_assert_str_eq(json_string_value(json_object_get(err, "ErrorMessage")), "the target broke");
+    json_decref(failed);
+    free(caller);
+    perdure_store_close(s);
+}
+
+/* The caller's first invocation crashes after the invoke's START was
+ * checkpointed, and it replays twice more: the target is started once. */
+Test(worker, chained_invoke_target_runs_once_across_replays)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-r");
+    invoker iv = {.function = "target", .payload = "7", .wait_after = true};
+    target t = {.answer = "\"once\""};
+    perdure_worker_function fns[] = {
+        {sizeof fns[0], "caller", NULL, invoker_handler, &iv},
+        {sizeof fns[0], "target", NULL, target_handler, &t},
+    };
+    /* invocation 1 by hand: the handler runs, then the worker "dies" */
+    perdure_function_ref ref = {"caller", NULL};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "w", &l));
+    cr_assert_not_null(l);
+    const unsigned char *input;
+    unsigned long long len;
+    OK(s, perdure_lease_input(l, &input, &len));
+    perdure_vm_options o = {.size = sizeof o};
+    perdure_vm_options_init(&o);
+    o.wire = PERDURE_WIRE_MSGPACK;
+    perdure_buf output = {0};
+    OK(s, perdure_invoke_handler(&o, input, len, fake_now, invoker_handler, &iv, perdure_lease_checkpoint, l,
+                                 &output));
+    perdure_buf_free(&output);
+    OK(s, perdure_lease_abandon(l, "worker died"));
+    cr_assert_eq(executions_of(s, "target", NULL), 1);
+    /* the caller's retry (after 1 s) replays the START; the target ends */
+    fake_now += 1000;
+    run_all(s, fns, 2);
+    cr_assert_eq(t.invocations, 1);
+    cr_assert_eq(executions_of(s, "target", NULL), 1);
+    cr_assert_str_eq(status_of(s, caller), "RUNNING", "the wait after the invoke");
+    fake_now += 5000;
+    run_all(s, fns, 2);
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    cr_assert_eq(t.invocations, 1);
+    cr_assert_eq(executions_of(s, "target", NULL), 1);
+    cr_assert_eq(iv.invocations, 3);
+    cr_assert_eq(iv.answers, 2, "after the target ended, and after the wait");
+    cr_assert_str_eq(history_types(s, caller),
+                     "ExecutionStarted ChainedInvokeStarted InvocationCompleted ChainedInvokeSucceeded "
+                     "WaitStarted InvocationCompleted WaitSucceeded InvocationCompleted ExecutionSucceeded");
+    json_t *crash = first_event(s, caller, "InvocationCompleted");
+    cr_assert_not_null(json_object_get(json_object_get(crash, "InvocationCompletedDetails"), "Error"),
+                       "the first invocation crashed");
+    json_decref(crash);
+    perdure_buf b = {0};
+    OK(s, perdure_store_describe(s, caller, &b));
+    json_t *d = as_json(&b);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Result")), "\"once\"");
+    json_decref(d);
+    free(caller);
+    perdure_store_close(s);
+}
+
+Test(worker, chained_invoke_by_arn_runs_the_qualified_version)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-v");
+    invoker iv = {.function = "arn:aws:lambda:us-east-1:000000000000:function:target:2"};
+    target latest = {.answer = "\"latest\""}, v2 = {.answer = "\"v2\""};
+    perdure_worker_function fns[] = {
+        {sizeof fns[0], "caller", NULL, invoker_handler, &iv},
+        {sizeof fns[0], "target", NULL, target_handler, &latest},
+        {sizeof fns[0], "target", "2", target_handler, &v2},
+    };
+    cr_assert_eq(run_all(s, fns, 3), 3);
+    cr_assert_eq(latest.invocations, 0);
+    cr_assert_eq(v2.invocations, 1);
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    char *target_arn = NULL;
+    cr_assert_eq(executions_of(s, "target", &target_arn), 1);
+    cr_assert(strstr(target_arn, ":function:target:2/durable-execution/"), "%s", target_arn);
+    json_t *started = first_event(s, caller, "ChainedInvokeStarted");
+    cr_assert_str_eq(detail_str(started, "ChainedInvokeStartedDetails", "DurableExecutionArn"), target_arn);
+    cr_assert_str_eq(detail_str(started, "ChainedInvokeStartedDetails", "ExecutedVersion"), "2");
+    json_decref(started);
+    perdure_buf b = {0};
+    OK(s, perdure_store_describe(s, caller, &b));
+    json_t *d = as_json(&b);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "Result")), "\"v2\"");
+    json_decref(d);
+    free(target_arn);
+    free(caller);
+    perdure_store_close(s);
+}
+
+/* Nobody serves the target: the caller waits; stopping the target answers
+ * the caller with ChainedInvokeStopped. */
+Test(worker, chained_invoke_of_a_stopped_target)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-s");
+    invoker iv = {.function = "123456789012:function:nobody"};
+    perdure_worker_function fns[] = {{sizeof fns[0], "caller", NULL, invoker_handler, &iv}};
+    cr_assert_eq(run_all(s, fns, 1), 1);
+    char *target_arn = NULL;
+    cr_assert_eq(executions_of(s, "nobody", &target_arn), 1);
+    fake_now += 60000;
+    cr_assert_eq(run_all(s, fns, 1), 0, "the caller waits for the target");
+    cr_assert_str_eq(status_of(s, target_arn), "RUNNING");
+    OK(s, perdure_store_stop(s, target_arn, NULL));
+    cr_assert_str_eq(history_types(s, caller),
+                     "ExecutionStarted ChainedInvokeStarted InvocationCompleted ChainedInvokeStopped");
+    cr_assert_eq(run_all(s, fns, 1), 1);
+    cr_assert_eq(iv.outcome, PERDURE_SDK_ERROR);
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    free(target_arn);
+    free(caller);
+    perdure_store_close(s);
+}
+
+/* A FunctionName that names no function fails the invoke at once. */
+Test(worker, chained_invoke_of_an_invalid_function_name)
+{
+    perdure_store *s = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-bad");
+    invoker iv = {.function = "arn:aws:lambda:us-east-1:000000000000:layer:x"};
+    perdure_worker_function fns[] = {{sizeof fns[0], "caller", NULL, invoker_handler, &iv}};
+    cr_assert_eq(run_all(s, fns, 1), 2);
+    cr_assert_eq(iv.outcome, PERDURE_SDK_ERROR);
+    cr_assert_str_eq(iv.error_type, "InvalidParameterValueException");
+    cr_assert_str_eq(history_types(s, caller), "ExecutionStarted ChainedInvokeStarted InvocationCompleted "
+                                               "ChainedInvokeFailed InvocationCompleted ExecutionSucceeded");
+    free(caller);
+    perdure_store_close(s);
+}
+
+/* The target ends while the caller's invocation still runs: the answer is
+ * recorded when that invocation has ended, so that its suspension stands. */
+Test(worker, chained_invoke_answer_waits_for_the_running_invocation)
+{
+    perdure_store *s = open_store(true, 0), *other = open_store(true, 0);
+    char *caller = start(s, "caller", "caller-d");
+    target t = {.answer = "\"fast\""};
+    perdure_worker_function target_fn = {sizeof target_fn, "target", NULL, target_handler, &t};
+    invoker iv = {.function = "target", .other = other, .other_fns = &target_fn};
+    perdure_worker_function fns[] = {{sizeof fns[0], "caller", NULL, invoker_handler, &iv}};
+    int ran = 0;
+    OK(s, perdure_worker_run_one(s, fns, 1, "w", 0, &ran));
+    cr_assert_eq(ran, 1);
+    cr_assert_eq(t.invocations, 1, "the target ran during the caller's invocation");
+    cr_assert_eq(iv.error_type[0], 0);
+    cr_assert_str_eq(history_types(s, caller),
+                     "ExecutionStarted ChainedInvokeStarted InvocationCompleted ChainedInvokeSucceeded");
+    json_t *ic = first_event(s, caller, "InvocationCompleted");
+    cr_assert_null(json_object_get(json_object_get(ic, "InvocationCompletedDetails"), "Error"));
+    json_decref(ic);
+    iv.other = NULL;
+    cr_assert_eq(run_all(s, fns, 1), 1);
+    cr_assert_str_eq(status_of(s, caller), "SUCCEEDED");
+    cr_assert_str_eq(history_types(s, caller), "ExecutionStarted ChainedInvokeStarted InvocationCompleted "
+                                               "ChainedInvokeSucceeded InvocationCompleted ExecutionSucceeded");
+    free(caller);
+    perdure_store_close(other);
+    perdure_store_close(s);
+}
+
+Test(worker, context_invoke_misuse)
+{
+    perdure_sdk_outcome o;
+    const unsigned char *r;
+    unsigned long long len;
+    cr_assert_eq(perdure_context_invoke(NULL, "call", "target", NULL, 0, &o, &r, &len), PERDURE_E_MISUSE);
+}
