@@ -226,6 +226,7 @@ void perdure_vm_free(perdure_vm *vm)
     pd_bytes_clear(&vm->execution_id);
     pd_output_free(&vm->output);
     free(vm->nd_strings);
+    pd_hasher_free(&vm->hasher);
     free(vm);
 }
 
@@ -699,13 +700,16 @@ static perdure_status op_identify(perdure_vm *vm, vm_op *op, const vm_op *ctx, u
     /* js raw paths grow with the nesting depth: no fixed-size buffer. */
     pd_buf buf;
     pd_buf_init(&buf);
-    if (ctx->kind == K_ROOT ? pd_buf_printf(&buf, "%llu", (unsigned long long)n)
-                            : pd_buf_printf(&buf, "%s-%llu", ctx->prefix.data, (unsigned long long)n)) {
+    char num[21];
+    size_t num_len = pd_u64_dec(n, num);
+    if ((ctx->kind != K_ROOT && (pd_buf_append(&buf, ctx->prefix.data, ctx->prefix.len) ||
+                                 pd_buf_append(&buf, "-", 1))) ||
+        pd_buf_append(&buf, num, num_len + 1)) {
         pd_buf_free(&buf);
         return nomem(vm);
     }
     const char *raw = (const char *)buf.data;
-    perdure_status st = perdure_id_hash(vm->opts.id_scheme, raw, op->id, sizeof op->id);
+    perdure_status st = pd_id_hash_with(&vm->hasher, vm->opts.id_scheme, raw, buf.len - 1, op->id);
     if (st) {
         pd_fail(&vm->err, st, "cannot derive an operation id from \"%.200s\"", raw);
         pd_buf_free(&buf);

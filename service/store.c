@@ -46,6 +46,9 @@
 #define INVOCATION_RETRY_DELAY_MS 1000
 #define LEASE_CANDIDATES 16
 
+/* More than the distinct SQL literals below; past it statements are not cached. */
+#define STMT_CACHE_SIZE 48
+
 struct perdure_store {
     sqlite3 *db;
     perdure_clock_fn clock;
@@ -56,6 +59,13 @@ struct perdure_store {
     char *wal_name, *db_name;   /* base names watched in the directory */
     sqlite3_int64 data_version;  /* the last seen PRAGMA data_version */
     pd_err err;
+    /* Prepared statements of the SQL literals, prepared once (see sql_prepare). */
+    struct cached_stmt {
+        const char *sql;     /* the literal's address: the cache key */
+        sqlite3_stmt *stmt;
+        bool busy;           /* handed out and not yet released */
+    } stmts[STMT_CACHE_SIZE];
+    unsigned nstmts;
 };
 
 struct perdure_lease {
@@ -133,18 +143,73 @@ static perdure_status sql_exec(perdure_store *s, const char *sql)
     return rc == SQLITE_OK ? PERDURE_OK : sql_fail(s, rc, sql);
 }
 
-static perdure_status sql_prepare(perdure_store *s, const char *sql, sqlite3_stmt **out)
+/* Prepares SQL text that is not a literal (built per call): never cached.
+ * Release the statement with sql_release like any other. */
+static perdure_status sql_prepare_once(perdure_store *s, const char *sql, sqlite3_stmt **out)
 {
     int rc = sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
     return rc == SQLITE_OK ? PERDURE_OK : sql_fail(s, rc, "prepare");
 }
 
-/* Steps a statement that returns no row, then finalizes it. */
+/* Prepares a SQL string literal, or hands out the statement prepared for it
+ * before: sql must keep its address and text for the store's lifetime. A
+ * statement still in use (a nested caller) gets a fresh uncached one. Release
+ * with sql_release. */
+static perdure_status sql_prepare(perdure_store *s, const char *sql, sqlite3_stmt **out)
+{
+    sqlite3_mutex *m = sqlite3_db_mutex(s->db);
+    sqlite3_mutex_enter(m);
+    struct cached_stmt *slot = NULL;
+    for (unsigned i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].sql == sql) {
+            slot = &s->stmts[i];
+            break;
+        }
+    }
+    if (slot && !slot->busy) {
+        slot->busy = true;
+        *out = slot->stmt;
+        sqlite3_mutex_leave(m);
+        return PERDURE_OK;
+    }
+    if (slot || s->nstmts == STMT_CACHE_SIZE) {
+        sqlite3_mutex_leave(m);
+        return sql_prepare_once(s, sql, out);
+    }
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc == SQLITE_OK && *out)
+        s->stmts[s->nstmts++] = (struct cached_stmt){.sql = sql, .stmt = *out, .busy = true};
+    sqlite3_mutex_leave(m);
+    return rc == SQLITE_OK ? PERDURE_OK : sql_fail(s, rc, "prepare");
+}
+
+/* Gives back a statement from sql_prepare or sql_prepare_once (NULL: no-op):
+ * a cached one is reset for its next use, any other finalized. */
+static void sql_release(perdure_store *s, sqlite3_stmt *q)
+{
+    if (!q)
+        return;
+    sqlite3_mutex *m = sqlite3_db_mutex(s->db);
+    sqlite3_mutex_enter(m);
+    for (unsigned i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].stmt == q) {
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            s->stmts[i].busy = false;
+            sqlite3_mutex_leave(m);
+            return;
+        }
+    }
+    sqlite3_mutex_leave(m);
+    sqlite3_finalize(q);
+}
+
+/* Steps a statement that returns no row, then releases it. */
 static perdure_status sql_done(perdure_store *s, sqlite3_stmt *q)
 {
     int rc = sqlite3_step(q);
     perdure_status st = rc == SQLITE_DONE ? PERDURE_OK : sql_fail(s, rc, "write");
-    sqlite3_finalize(q);
+    sql_release(s, q);
     return st;
 }
 
@@ -237,11 +302,11 @@ static perdure_status read_data_version(perdure_store *s, sqlite3_int64 *out)
     int rc = sqlite3_step(q);
     if (rc != SQLITE_ROW) {
         perdure_status st = sql_fail(s, rc, "data_version");
-        sqlite3_finalize(q);
+        sql_release(s, q);
         return st;
     }
     *out = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    sql_release(s, q);
     return PERDURE_OK;
 }
 
@@ -308,11 +373,11 @@ perdure_status perdure_store_open(const char *path, const perdure_store_options 
         bool wal = false;
         for (long long waited = 0;; waited += 10) {
             sqlite3_stmt *q;
-            TRY(sql_prepare(s, "PRAGMA journal_mode=WAL", &q));
+            TRY(sql_prepare_once(s, "PRAGMA journal_mode=WAL", &q));
             rc = sqlite3_step(q);
             const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
             wal = mode && strcmp(mode, "wal") == 0;
-            sqlite3_finalize(q);
+            sql_release(s, q);
             if ((rc & 0xff) != SQLITE_BUSY || waited >= budget_ms)
                 break;
             nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
@@ -328,13 +393,13 @@ perdure_status perdure_store_open(const char *path, const perdure_store_options 
     perdure_status st = sql_exec(s, SCHEMA);
     if (!st) {
         sqlite3_stmt *q;
-        st = sql_prepare(s, "SELECT value FROM meta WHERE key = 'schema'", &q);
+        st = sql_prepare_once(s, "SELECT value FROM meta WHERE key = 'schema'", &q);
         if (!st) {
             if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_int(q, 0) != PERDURE_SCHEMA_VERSION)
                 st = pd_fail(&s->err, PERDURE_E_STORE, "store: %s: unsupported schema version %s (this build reads %d)",
                              path, sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : "?",
                              PERDURE_SCHEMA_VERSION);
-            sqlite3_finalize(q);
+            sql_release(s, q);
         }
     }
     if (st) {
@@ -351,6 +416,8 @@ void perdure_store_close(perdure_store *store)
 {
     if (!store)
         return;
+    for (unsigned i = 0; i < store->nstmts; i++)
+        sqlite3_finalize(store->stmts[i].stmt);
     if (store->db)
         sqlite3_close_v2(store->db);
     if (store->inotify_fd >= 0)
@@ -413,7 +480,7 @@ static perdure_status load_row(perdure_store *s, sqlite3_int64 id, const char *a
     } else {
         st = sql_fail(s, rc, "read execution");
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     return st;
 }
 
@@ -445,7 +512,7 @@ static perdure_status load_exec(perdure_store *s, sqlite3_int64 id, pd_exec **ou
         st = sql_fail(s, rc, "read operations");
         goto done;
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     q = NULL;
     if ((st = sql_prepare(s, "SELECT json FROM events WHERE execution = ? ORDER BY event_id", &q)))
         goto done;
@@ -471,7 +538,7 @@ static perdure_status load_exec(perdure_store *s, sqlite3_int64 id, pd_exec **ou
         st = sql_fail(s, rc, "read events");
         goto done;
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     q = NULL;
     if ((st = sql_prepare(s, "SELECT state FROM executions WHERE id = ?", &q)))
         goto done;
@@ -493,7 +560,7 @@ static perdure_status load_exec(perdure_store *s, sqlite3_int64 id, pd_exec **ou
     if (st && st != PERDURE_E_NOMEM)
         st = pd_fail(&s->err, PERDURE_E_STORE, "store: execution %lld is corrupt: %s", (long long)id, s->err.msg);
 done:
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_op_list_free(&ops);
     for (size_t i = 0; i < n_events; i++)
         pd_event_clear(&events[i]);
@@ -613,8 +680,8 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
                 }
             }
         }
-        sqlite3_finalize(q);
-        sqlite3_finalize(cb);
+        sql_release(s, q);
+        sql_release(s, cb);
         q = cb = NULL;
     }
     if (c.n_events) {
@@ -637,7 +704,7 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
                 goto done;
             }
         }
-        sqlite3_finalize(q);
+        sql_release(s, q);
         q = NULL;
     }
     if (c.state) {
@@ -712,7 +779,7 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         }
         if (revision)
             *revision = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
+        sql_release(s, q);
         q = NULL;
         if (!old_status || strcmp(old_status, status) != 0) {
             st = insert_status_event(s, id, x, now);
@@ -722,8 +789,8 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         }
     }
 done:
-    sqlite3_finalize(q);
-    sqlite3_finalize(cb);
+    sql_release(s, q);
+    sql_release(s, cb);
     pd_buf_free(&b);
     pd_exec_changes_free(&c);
     return st;
@@ -959,7 +1026,7 @@ static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd
         int rc = sqlite3_step(q);
         if (rc != SQLITE_ROW) {
             perdure_status st = rc == SQLITE_DONE ? PERDURE_OK : sql_fail(s, rc, "find invoke answers");
-            sqlite3_finalize(q);
+            sql_release(s, q);
             return st;
         }
         sqlite3_int64 target = sqlite3_column_int64(q, 0);
@@ -971,7 +1038,7 @@ static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd
         if (status != PERDURE_STATUS_SUCCEEDED && sqlite3_column_type(q, 4) != SQLITE_NULL)
             st = pd_json_decode_error(sqlite3_column_text(q, 4), (size_t)sqlite3_column_bytes(q, 4), &error, &s->err);
         if (st) {
-            sqlite3_finalize(q);
+            sql_release(s, q);
             return st == PERDURE_E_NOMEM ? st : pd_fail(&s->err, PERDURE_E_STORE, "store: bad error: %s", s->err.msg);
         }
         const void *result = NULL;
@@ -986,7 +1053,7 @@ static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd
         perdure_status applied = pd_exec_invoke_complete(x, op_id, status, result, len, error, now, &s->err);
         if (applied == PERDURE_E_INVALID)   /* a result the caller cannot take */
             applied = fail_invoke(s, x, op_id, "InvalidParameterValueException", s->err.msg, now);
-        sqlite3_finalize(q);
+        sql_release(s, q);
         pd_error_free(error);
         if (!exec_usable(applied))
             return applied;
@@ -1009,11 +1076,11 @@ static perdure_status complete_invoker(perdure_store *s, sqlite3_int64 target, l
     int rc = sqlite3_step(q);
     if (rc != SQLITE_ROW) {
         perdure_status st = rc == SQLITE_DONE ? PERDURE_OK : sql_fail(s, rc, "find invoker");
-        sqlite3_finalize(q);
+        sql_release(s, q);
         return st;
     }
     sqlite3_int64 caller = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    sql_release(s, q);
     row r;
     pd_exec *cx = NULL;
     perdure_status st = load_row(s, caller, NULL, &r);
@@ -1054,7 +1121,7 @@ static perdure_status existing_by_name(perdure_store *s, const char *name, const
     } else if (rc != SQLITE_DONE) {
         st = sql_fail(s, rc, "find name");
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     return st;
 }
 
@@ -1177,7 +1244,7 @@ perdure_status perdure_store_describe(perdure_store *store, const char *arn, per
         st = pd_fail(&store->err, PERDURE_E_NOT_FOUND, "no execution %s", arn);
     else
         st = sql_fail(store, rc, "describe");
-    sqlite3_finalize(q);
+    sql_release(store, q);
     return st;
 }
 
@@ -1198,7 +1265,7 @@ perdure_status perdure_store_list(perdure_store *store, const char *function_nam
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW)
         json_array_append_new(arr, execution_json(q, false));
-    sqlite3_finalize(q);
+    sql_release(store, q);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
         return sql_fail(store, rc, "list");
@@ -1221,7 +1288,7 @@ static perdure_status execution_id(perdure_store *s, const char *arn, sqlite3_in
         st = pd_fail(&s->err, PERDURE_E_NOT_FOUND, "no execution %s", arn);
     else
         st = sql_fail(s, rc, "find execution");
-    sqlite3_finalize(q);
+    sql_release(s, q);
     return st;
 }
 
@@ -1270,7 +1337,7 @@ perdure_status perdure_store_operations(perdure_store *store, const char *arn, p
     }
     pd_buf_free(&b);
 done:
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_checkpoint_response_free(&r);
     sql_exec(s, "COMMIT");
     return st;
@@ -1323,7 +1390,7 @@ perdure_status perdure_store_history(perdure_store *store, const char *arn, int 
     }
     pd_buf_release(&b, json);
 done:
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_buf_free(&b);
     sql_exec(s, "COMMIT");
     return st;
@@ -1356,7 +1423,7 @@ perdure_status perdure_store_status_events(perdure_store *store, long long after
         json_object_set_new(e, "detail", d ? d : json_object());
         json_array_append_new(arr, e);
     }
-    sqlite3_finalize(q);
+    sql_release(store, q);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
         return sql_fail(store, rc, "read status events");
@@ -1425,7 +1492,7 @@ static perdure_status mutate_callback(perdure_store *s, const char *callback_id,
 done:
     if (st && !sqlite3_get_autocommit(s->db))
         rollback(s);
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_exec_free(x);
     row_free(&r);
     pd_error_free(e);
@@ -1625,7 +1692,7 @@ perdure_status perdure_store_lease(perdure_store *store, const perdure_function_
     sqlite3_stmt *q = NULL;
     sqlite3_int64 ids[LEASE_CANDIDATES];
     size_t n_ids = 0;
-    if ((st = sql_prepare(s, (const char *)sql.data, &q)))
+    if ((st = sql_prepare_once(s, (const char *)sql.data, &q)))
         goto done;
     sqlite3_bind_int64(q, 1, now);
     bind_functions(q, functions, n);
@@ -1636,7 +1703,7 @@ perdure_status perdure_store_lease(perdure_store *store, const perdure_function_
         st = sql_fail(s, rc, "find ready executions");
         goto done;
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     q = NULL;
     for (size_t i = 0; i < n_ids && !*out; i++)
         if ((st = try_lease(s, ids[i], worker_id ? worker_id : "worker", now, out)))
@@ -1651,7 +1718,7 @@ done:
         lease_free(*out);
         *out = NULL;
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_buf_free(&sql);
     return st;
 }
@@ -1855,7 +1922,7 @@ perdure_status perdure_store_next_wakeup(perdure_store *store, const perdure_fun
     sqlite3_stmt *q = NULL;
     if (!st && sql.oom)
         st = pd_fail(&s->err, PERDURE_E_NOMEM, "out of memory");
-    if (!st && !(st = sql_prepare(s, (const char *)sql.data, &q))) {
+    if (!st && !(st = sql_prepare_once(s, (const char *)sql.data, &q))) {
         sqlite3_bind_int(q, 1, 1);
         bind_functions(q, functions, n);
         int rc = sqlite3_step(q);
@@ -1868,7 +1935,7 @@ perdure_status perdure_store_next_wakeup(perdure_store *store, const perdure_fun
             st = sql_fail(s, rc, "next wakeup");
         }
     }
-    sqlite3_finalize(q);
+    sql_release(s, q);
     pd_buf_free(&sql);
     return st;
 }
