@@ -1,0 +1,373 @@
+"""Serialization of operation results and inputs.
+
+Same public names and the same wire format as
+`aws_durable_execution_sdk_python.serdes`, so that a value checkpointed by one
+SDK is read back by the other (protocol.md 3.6):
+
+- None, str, int, float, bool, and lists holding only those (recursively),
+  are compact JSON: `42`, `"hi"`, `[1,[2,null]]`;
+- anything else is an envelope `{"t":<tag>,"v":<value>}` whose containers hold
+  envelopes in turn, written with separators (",", ":"). Tags: n none, s str,
+  i int, f float, b bool, B bytes (base64), u UUID, d Decimal (str),
+  dt datetime (isoformat), D date (isoformat), t tuple, l list, m dict,
+  br BatchResult (its to_dict(), as an m value).
+
+Other types (set, frozenset, dataclasses, ...) raise SerDesError, as in the
+official SDK: a custom SerDes is needed for them.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from perdure.concurrency.models import BatchResult
+from perdure.exceptions import DurableExecutionsError, ExecutionError, SerDesError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TYPE_TOKEN: str = "t"
+VALUE_TOKEN: str = "v"
+_COMPACT = (",", ":")
+
+
+class TypeTag(StrEnum):
+    """Envelope type tags."""
+
+    NONE = "n"
+    STR = "s"
+    INT = "i"
+    FLOAT = "f"
+    BOOL = "b"
+    BYTES = "B"
+    UUID = "u"
+    DECIMAL = "d"
+    DATETIME = "dt"
+    DATE = "D"
+    TUPLE = "t"
+    LIST = "l"
+    DICT = "m"
+    BATCH_RESULT = "br"
+
+
+@dataclass(frozen=True)
+class EncodedValue:
+    """A value with its tag; `value` may hold further EncodedValues."""
+
+    tag: TypeTag
+    value: Any
+
+
+class Codec(Protocol):
+    """Encodes some Python types to EncodedValue and back."""
+
+    def encode(self, obj: Any) -> EncodedValue: ...
+
+    def decode(self, tag: TypeTag, value: Any) -> Any: ...
+
+
+class PrimitiveCodec:
+    """None, str, bool, int, float."""
+
+    def encode(self, obj: Any) -> EncodedValue:  # noqa: PLR6301
+        if obj is None:
+            return EncodedValue(TypeTag.NONE, None)
+        # bool before int: True is an int too
+        for kind, tag in ((str, TypeTag.STR), (bool, TypeTag.BOOL), (int, TypeTag.INT), (float, TypeTag.FLOAT)):
+            if isinstance(obj, kind):
+                return EncodedValue(tag, obj)
+        raise SerDesError(f"Unsupported primitive type: {type(obj)!r}")
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
+        if tag == TypeTag.NONE:
+            return None
+        convert = {TypeTag.STR: str, TypeTag.BOOL: bool, TypeTag.INT: int, TypeTag.FLOAT: float}.get(tag)
+        if convert is None:
+            raise SerDesError(f"Unknown primitive tag: {tag}")
+        return convert(value)
+
+
+class BytesCodec:
+    """bytes, bytearray and memoryview, as standard base64 (decoded as bytes)."""
+
+    def encode(self, obj: Any) -> EncodedValue:  # noqa: PLR6301
+        return EncodedValue(TypeTag.BYTES, base64.b64encode(bytes(obj)).decode("utf-8"))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
+        if tag != TypeTag.BYTES:
+            raise SerDesError(f"Expected BYTES tag, got {tag}")
+        return base64.b64decode(value.encode("utf-8"))
+
+
+class UuidCodec:
+    """uuid.UUID, as its canonical string."""
+
+    def encode(self, obj: Any) -> EncodedValue:  # noqa: PLR6301
+        return EncodedValue(TypeTag.UUID, str(obj))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
+        if tag != TypeTag.UUID:
+            raise SerDesError(f"Expected UUID tag, got {tag}")
+        return uuid.UUID(value)
+
+
+class DecimalCodec:
+    """decimal.Decimal, as str() (exact)."""
+
+    def encode(self, obj: Any) -> EncodedValue:  # noqa: PLR6301
+        return EncodedValue(TypeTag.DECIMAL, str(obj))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
+        if tag != TypeTag.DECIMAL:
+            raise SerDesError(f"Expected DECIMAL tag, got {tag}")
+        return Decimal(value)
+
+
+class DateTimeCodec:
+    """datetime and date, as isoformat(). A trailing "Z" is read as UTC."""
+
+    def encode(self, obj: Any) -> EncodedValue:  # noqa: PLR6301
+        if isinstance(obj, datetime):  # before date: a datetime is a date too
+            return EncodedValue(TypeTag.DATETIME, obj.isoformat())
+        if isinstance(obj, date):
+            return EncodedValue(TypeTag.DATE, obj.isoformat())
+        raise SerDesError(f"Unsupported datetime type: {type(obj)!r}")
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
+        if tag == TypeTag.DATETIME:
+            if isinstance(value, str) and value.endswith("Z"):
+                value = value[:-1] + "+00:00"
+            return datetime.fromisoformat(value)
+        if tag == TypeTag.DATE:
+            return date.fromisoformat(value)
+        raise SerDesError(f"Unknown datetime tag: {tag}")
+
+
+class ContainerCodec(Codec):
+    """list, tuple, dict and BatchResult; elements go back through the dispatcher."""
+
+    def __init__(self) -> None:
+        self._dispatcher: TypeCodec | None = None
+
+    def set_dispatcher(self, dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            raise DurableExecutionsError("ContainerCodec not linked to a TypeCodec dispatcher.")
+        return self._dispatcher
+
+    def encode(self, obj: Any) -> EncodedValue:
+        enc = self.dispatcher.encode
+        if isinstance(obj, BatchResult):
+            return EncodedValue(TypeTag.BATCH_RESULT, self.encode(obj.to_dict()).value)
+        if isinstance(obj, list):
+            return EncodedValue(TypeTag.LIST, [enc(v) for v in obj])
+        if isinstance(obj, tuple):
+            return EncodedValue(TypeTag.TUPLE, [enc(v) for v in obj])
+        if isinstance(obj, dict):
+            if any(isinstance(k, tuple) for k in obj):
+                raise SerDesError("Tuple keys not supported")
+            return EncodedValue(TypeTag.DICT, {k: enc(v) for k, v in obj.items()})
+        raise SerDesError(f"Unsupported container type: {type(obj)!r}")
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        if tag == TypeTag.BATCH_RESULT:
+            return BatchResult.from_dict(self.decode(TypeTag.DICT, value))
+        if tag in (TypeTag.LIST, TypeTag.TUPLE):
+            if not isinstance(value, list):
+                raise SerDesError(f"Expected list, got {type(value)}")
+            items = [self._unwrap(v, self.dispatcher) for v in value]
+            return items if tag == TypeTag.LIST else tuple(items)
+        if tag == TypeTag.DICT:
+            if not isinstance(value, dict):
+                raise SerDesError(f"Expected dict, got {type(value)}")
+            return {k: self._unwrap(v, self.dispatcher) for k, v in value.items()}
+        raise SerDesError(f"Unknown container tag: {tag}")
+
+    @staticmethod
+    def _wrap(obj: Any, dispatcher) -> EncodedValue:
+        return dispatcher.encode(obj)
+
+    @staticmethod
+    def _unwrap(obj: Any, dispatcher) -> Any:
+        """An element back to Python: envelopes are decoded, anything else is kept as is."""
+        if isinstance(obj, EncodedValue):
+            return dispatcher.decode(obj.tag, obj.value)
+        if isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj:
+            return dispatcher.decode(TypeTag(obj[TYPE_TOKEN]), obj[VALUE_TOKEN])
+        return obj
+
+
+class TypeCodec(Codec):
+    """Dispatches to the codec of each type and tag."""
+
+    def __init__(self):
+        self.primitive_codec = PrimitiveCodec()
+        self.bytes_codec = BytesCodec()
+        self.uuid_codec = UuidCodec()
+        self.decimal_codec = DecimalCodec()
+        self.datetime_codec = DateTimeCodec()
+        self.container_codec = ContainerCodec()
+        self.container_codec.set_dispatcher(self)
+        self._by_tag: dict[TypeTag, Codec] = {}
+        for codec, tags in (
+            (self.primitive_codec, "n s b i f"),
+            (self.bytes_codec, "B"),
+            (self.uuid_codec, "u"),
+            (self.decimal_codec, "d"),
+            (self.datetime_codec, "dt D"),
+            (self.container_codec, "l t m br"),
+        ):
+            self._by_tag.update((TypeTag(tag), codec) for tag in tags.split())
+
+    def _codec_for(self, obj: Any) -> Codec | None:
+        if obj is None or isinstance(obj, (str, bool, int, float)):
+            return self.primitive_codec
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            return self.bytes_codec
+        if isinstance(obj, uuid.UUID):
+            return self.uuid_codec
+        if isinstance(obj, Decimal):
+            return self.decimal_codec
+        if isinstance(obj, date):  # datetime included
+            return self.datetime_codec
+        if isinstance(obj, (list, tuple, dict, BatchResult)):
+            return self.container_codec
+        return None
+
+    def encode(self, obj: Any) -> EncodedValue:
+        codec = self._codec_for(obj)
+        if codec is None:
+            raise SerDesError(f"Unsupported type: {type(obj)}")
+        return codec.encode(obj)
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        codec = self._by_tag.get(tag)
+        if codec is None:
+            raise SerDesError(f"Unknown type tag: {tag}")
+        return codec.decode(tag, value)
+
+
+TYPE_CODEC = TypeCodec()
+
+
+@dataclass(frozen=True)
+class SerDesContext:
+    """What a SerDes is told about the value it handles."""
+
+    operation_id: str = ""
+    durable_execution_arn: str = ""
+
+
+class SerDes(ABC, Generic[T]):
+    """A serializer: value <-> str."""
+
+    @abstractmethod
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
+        pass
+
+    @abstractmethod
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
+        pass
+
+    @staticmethod
+    def is_primitive(obj: Any) -> bool:
+        """None, str, int, float, bool, or a list of such values (recursively)."""
+        if obj is None or isinstance(obj, (str, int, float, bool)):
+            return True
+        return isinstance(obj, list) and all(SerDes.is_primitive(item) for item in obj)
+
+
+class PassThroughSerDes(SerDes[T]):
+    """The value is already the string (callback results use this by default)."""
+
+    def serialize(self, value: T, _: SerDesContext) -> str:  # noqa: PLR6301
+        return value  # type: ignore[return-value]
+
+    def deserialize(self, data: str, _: SerDesContext) -> T:  # noqa: PLR6301
+        return data  # type: ignore[return-value]
+
+
+class JsonSerDes(SerDes[T]):
+    """Plain json.dumps / json.loads (invoke payloads and results use this)."""
+
+    def serialize(self, value: T, _: SerDesContext) -> str:  # noqa: PLR6301
+        return json.dumps(value)
+
+    def deserialize(self, data: str, _: SerDesContext) -> T:  # noqa: PLR6301
+        return json.loads(data)
+
+
+def _plain(obj: Any) -> Any:
+    """EncodedValues to JSON-ready dicts, recursively."""
+    if isinstance(obj, EncodedValue):
+        return {TYPE_TOKEN: obj.tag, VALUE_TOKEN: _plain(obj.value)}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+class ExtendedTypeSerDes(SerDes[T]):
+    """The default serializer: compact JSON for primitives, tagged envelopes otherwise."""
+
+    def __init__(self):
+        self._codec = TYPE_CODEC
+
+    def serialize(self, value: Any, context: SerDesContext | None = None) -> str:  # noqa: ARG002
+        if SerDes.is_primitive(value):
+            return json.dumps(value, separators=_COMPACT)
+        return json.dumps(self._to_json_serializable(self._codec.encode(value)), separators=_COMPACT)
+
+    def deserialize(self, data: str, context: SerDesContext | None = None) -> Any:  # noqa: ARG002
+        obj = json.loads(data)
+        if SerDes.is_primitive(obj):
+            return obj
+        if not (isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj):
+            raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
+        try:
+            tag = TypeTag(obj[TYPE_TOKEN])
+        except ValueError:
+            raise SerDesError(f'Unknown type tag: "{obj[TYPE_TOKEN]}"') from None
+        return self._codec.decode(tag, obj[VALUE_TOKEN])
+
+    def _to_json_serializable(self, obj: Any) -> Any:  # noqa: PLR6301
+        return _plain(obj)
+
+
+DEFAULT_JSON_SERDES: SerDes[Any] = JsonSerDes()
+EXTENDED_TYPES_SERDES: SerDes[Any] = ExtendedTypeSerDes()
+
+
+def serialize(serdes: SerDes[T] | None, value: T, operation_id: str, durable_execution_arn: str) -> str:
+    """`serdes` (default EXTENDED_TYPES_SERDES) applied to value; any failure
+    becomes ExecutionError (the execution fails, no retry)."""
+    active = serdes or EXTENDED_TYPES_SERDES
+    try:
+        return active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
+    except Exception as e:
+        logger.exception("⚠️ Serialization failed for id: %s", operation_id)
+        raise ExecutionError(f"Serialization failed for id: {operation_id}, error: {e}.") from e
+
+
+def deserialize(serdes: SerDes[T] | None, data: str, operation_id: str, durable_execution_arn: str) -> T:
+    """`serdes` (default EXTENDED_TYPES_SERDES) applied to data; any failure
+    becomes ExecutionError."""
+    active = serdes or EXTENDED_TYPES_SERDES
+    try:
+        return active.deserialize(data, SerDesContext(operation_id, durable_execution_arn))
+    except Exception as e:
+        logger.exception("⚠️ Deserialization failed for id: %s", operation_id)
+        raise ExecutionError(f"Deserialization failed for id: {operation_id}") from e
