@@ -421,38 +421,47 @@ perdure_status perdure_context_last_error(perdure_context *ctx, perdure_error_vi
     return perdure_vm_op_error(ctx->run->vm, ctx->run->last_error_op, out);
 }
 
-/* A deterministic failure inside the handler (a non-deterministic replay, an
- * inconsistent history, an invalid argument or oversized payload, misuse)
- * would fail the same way on every re-invocation: it ends the execution as
- * FAILED, named after the status, without touching the (maybe poisoned) VM. */
-static perdure_status failed_output(const perdure_vm_options *caller_opts, sdk_run *run, perdure_buf *output)
+perdure_status perdure_output_failed(const perdure_vm_options *opts, const perdure_error_info *error,
+                                    perdure_buf *output)
 {
+    if (!error || !output)
+        return PERDURE_E_MISUSE;
+    output->data = NULL;
+    output->len = 0;
     /* Read the caller's options only as far as its size says (an older,
      * shorter struct), and compress as the VM would (0 means the default). */
-    perdure_vm_options opts = {0};
-    if (caller_opts)
-        memcpy(&opts, caller_opts, caller_opts->size < sizeof opts ? caller_opts->size : sizeof opts);
-    if (!opts.compress_threshold)
-        opts.compress_threshold = 4096;
-    perdure_error_info info = {.error_type = run->failure == PERDURE_E_NONDETERMINISM ? "NonDeterministicExecutionError"
-                                                                                       : perdure_status_name(run->failure),
-                               .error_message = perdure_vm_errmsg(run->vm)};
-    pd_output o = {.status = PERDURE_OUTCOME_FAILED, .error = pd_error_from_info(&info)};
-    if (!o.error)
+    perdure_vm_options o = {0};
+    if (opts)
+        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    if (!o.compress_threshold)
+        o.compress_threshold = 4096;
+    pd_output out = {.status = PERDURE_OUTCOME_FAILED, .error = pd_error_from_info(error)};
+    if (!out.error)
         return PERDURE_E_NOMEM;
     pd_buf buf;
     pd_buf_init(&buf);
     pd_err err = {0};
-    perdure_status st = opts.wire == PERDURE_WIRE_MSGPACK
-                            ? pd_mp_encode_output(&o, opts.compress_threshold, &buf, &err)
-                            : pd_json_encode_output(&o, &buf, &err);
-    pd_output_free(&o);
+    perdure_status st = o.wire == PERDURE_WIRE_MSGPACK ? pd_mp_encode_output(&out, o.compress_threshold, &buf, &err)
+                                                       : pd_json_encode_output(&out, &buf, &err);
+    pd_output_free(&out);
     if (st) {
         pd_buf_free(&buf);
         return st;
     }
     pd_buf_release(&buf, output);
     return PERDURE_OK;
+}
+
+/* A deterministic failure inside the handler (a non-deterministic replay, an
+ * inconsistent history, an invalid argument or oversized payload, misuse)
+ * would fail the same way on every re-invocation: it ends the execution as
+ * FAILED, named after the status, without touching the (maybe poisoned) VM. */
+static perdure_status failed_output(const perdure_vm_options *opts, sdk_run *run, perdure_buf *output)
+{
+    perdure_error_info info = {.error_type = run->failure == PERDURE_E_NONDETERMINISM ? "NonDeterministicExecutionError"
+                                                                                       : perdure_status_name(run->failure),
+                               .error_message = perdure_vm_errmsg(run->vm)};
+    return perdure_output_failed(opts, &info, output);
 }
 
 perdure_status perdure_invoke_handler(const perdure_vm_options *opts, const void *input, unsigned long long input_len,

@@ -1723,6 +1723,37 @@ done:
     return st;
 }
 
+perdure_status perdure_store_release_worker(perdure_store *store, const char *worker_id, unsigned int *released)
+{
+    if (released)
+        *released = 0;
+    if (!store || !worker_id)
+        return PERDURE_E_MISUSE;
+    perdure_store *s = store;
+    perdure_status st = begin_tx(s);
+    if (st)
+        return st;
+    /* An expired lease is taken over at the next perdure_store_lease, which
+     * records the interrupted invocation as crashed. */
+    long long now = now_ms(s);
+    sqlite3_stmt *q = NULL;
+    if ((st = sql_prepare(s, "UPDATE executions SET lease_expires_ms = ?1, ready_ms = ?1 "
+                             "WHERE lease_owner = ?2 AND lease_token IS NOT NULL AND lease_token != '' "
+                             "AND status = 'RUNNING'", &q)))
+        goto done;
+    sqlite3_bind_int64(q, 1, now);
+    sqlite3_bind_text(q, 2, worker_id, -1, SQLITE_STATIC);
+    if ((st = sql_done(s, q)))
+        goto done;
+    if (released)
+        *released = (unsigned)sqlite3_changes(s->db);
+    st = commit(s);
+done:
+    if (st)
+        rollback(s);
+    return st;
+}
+
 perdure_status perdure_lease_input(const perdure_lease *lease, const unsigned char **data, unsigned long long *len)
 {
     if (!lease || !data || !len)

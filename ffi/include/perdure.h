@@ -521,6 +521,12 @@ perdure_status perdure_vm_finish(perdure_vm *vm, perdure_outcome outcome, const 
 /* The invocation output (§3.2) in the VM's wire format. */
 perdure_status perdure_vm_output(perdure_vm *vm, perdure_buf *out);
 
+/* The output of an invocation that failed with `error`, encoded without a VM
+ * (in opts->wire; opts NULL: defaults): for a binding whose VM is poisoned
+ * (non-deterministic replay) or could not be created. */
+perdure_status perdure_output_failed(const perdure_vm_options *opts, const perdure_error_info *error,
+                                    perdure_buf *output);
+
 /* ---- the embedded service: a store of executions ------------------------- */
 /* A SQLite file (WAL, synchronous=FULL by default) holding executions, their
  * operations, histories and status-change events. Several processes may open
@@ -619,6 +625,13 @@ perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, 
 /* Ends the invocation as crashed (the handler could not finish) and frees it. */
 perdure_status perdure_lease_abandon(perdure_lease *lease, const char *reason);
 const char *perdure_lease_errmsg(const perdure_lease *lease);
+
+/* Declares worker_id dead (its process exited while it held leases): its
+ * leases expire now, so their executions are re-invoked from the last
+ * checkpoint and the interrupted invocations are recorded as crashed, without
+ * waiting for lease_ms. A supervisor calls this after reaping a worker.
+ * *released (may be NULL) is the number of leases released. */
+perdure_status perdure_store_release_worker(perdure_store *store, const char *worker_id, unsigned int *released);
 
 /* When something of `functions` may next become ready, in epoch ms (-1:
  * nothing is scheduled). A worker sleeps until then or until

@@ -1,0 +1,297 @@
+"""One invocation's replay VM (perdure_vm), shared by the contexts of a handler.
+
+Everything that decides lives in C: replay, ids, retries, batching, when to
+flush, when a map is complete, when to suspend. This module only moves bytes
+between the VM, the transport (the service) and user code, maps statuses to
+exceptions, and serialises VM calls of concurrent map/parallel branches with
+one lock.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from perdure._native import ffi, lib, status_name, take_buf, text
+from perdure.exceptions import (
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    ChildContextError,
+    DurableOperationError,
+    ExecutionError,
+    InvalidStateError,
+    InvocationError,
+    InvokeError,
+    NonDeterministicExecutionError,
+    StepError,
+    ValidationError,
+    WaitForConditionError,
+)
+
+WIRE_JSON = lib.PERDURE_WIRE_JSON
+WIRE_MSGPACK = lib.PERDURE_WIRE_MSGPACK
+
+NEXT_CHECKPOINT = lib.PERDURE_NEXT_CHECKPOINT
+NEXT_EXECUTE = lib.PERDURE_NEXT_EXECUTE
+NEXT_RESULT = lib.PERDURE_NEXT_RESULT
+NEXT_ERROR = lib.PERDURE_NEXT_ERROR
+NEXT_SUSPEND = lib.PERDURE_NEXT_SUSPEND
+
+# perdure_error_kind -> the exception user code catches.
+_ERROR_CLASSES: dict[int, type[DurableOperationError]] = {
+    lib.PERDURE_ERRK_STEP: StepError,
+    lib.PERDURE_ERRK_STEP_INTERRUPTED: StepError,
+    lib.PERDURE_ERRK_CALLBACK_FAILED: CallbackExternalError,
+    lib.PERDURE_ERRK_CALLBACK_TIMEOUT: CallbackTimeoutError,
+    lib.PERDURE_ERRK_CALLBACK_SUBMITTER: CallbackSubmitterError,
+    lib.PERDURE_ERRK_CHILD: ChildContextError,
+    lib.PERDURE_ERRK_INVOKE: InvokeError,
+    lib.PERDURE_ERRK_WAIT_FOR_CONDITION: WaitForConditionError,
+}
+
+
+class TransportError(InvocationError):
+    """The service could not be reached or refused a checkpoint: the
+    invocation is abandoned and re-run from its last checkpoint."""
+
+
+class ErrorInfo:
+    """A perdure_error_info whose strings stay alive as long as this object."""
+
+    def __init__(self, error: dict):
+        self._keep = []
+        self.c = ffi.new("perdure_error_info *")
+        for key, field in (("ErrorType", "error_type"), ("ErrorMessage", "error_message"),
+                           ("ErrorData", "error_data")):
+            value = error.get(key)
+            if value is not None:
+                setattr(self.c, field, self._str(value))
+        trace = error.get("StackTrace")
+        if trace:
+            lines = [self._str(line) for line in trace]
+            array = ffi.new("const char *[]", lines)
+            self._keep.append(array)
+            self.c.stack_trace = array
+            self.c.stack_trace_len = len(lines)
+
+    def _str(self, value) -> object:
+        s = ffi.new("char[]", str(value).encode("utf-8", "surrogatepass"))
+        self._keep.append(s)
+        return s
+
+
+def cstr(value: str | None):
+    """A NUL-terminated copy of value for a call (NULL for None)."""
+    return ffi.NULL if value is None else ffi.new("char[]", value.encode("utf-8"))
+
+
+class Engine:
+    """A perdure_vm for one invocation plus the transport that carries its
+    checkpoint batches to the service.
+
+    transport(request: bytes) -> response bytes, in the VM's wire format.
+    """
+
+    def __init__(self, wire: int, transport: Callable[[bytes], bytes]):
+        opts = ffi.new("perdure_vm_options *")
+        opts.size = ffi.sizeof("perdure_vm_options")
+        lib.perdure_vm_options_init(opts)
+        opts.wire = wire
+        self.options = opts
+        out = ffi.new("perdure_vm **")
+        self._vm = None
+        st = lib.perdure_vm_new(opts, out)
+        if st:
+            raise (MemoryError if st == lib.PERDURE_E_NOMEM else RuntimeError)(f"perdure_vm_new: {status_name(st)}")
+        self._vm = out[0]
+        self._transport = transport
+        self.lock = threading.RLock()
+        # Notified whenever a map/parallel item reports its outcome.
+        self.changed = threading.Condition(self.lock)
+        self.active = False
+        self.arn = ""
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, payload: bytes, now_ms: int) -> None:
+        self._check(lib.perdure_vm_start(self._vm, payload, len(payload), now_ms))
+        if lib.perdure_vm_state_marker(self._vm) != ffi.NULL:
+            raise ExecutionError("the invocation input is paged (NextMarker); this transport cannot fetch "
+                                 "the remaining state")
+        self.arn = text(lib.perdure_vm_execution_arn(self._vm)) or ""
+        self.active = True
+
+    def input(self) -> bytes:
+        data = ffi.new("const unsigned char **")
+        size = ffi.new("unsigned long long *")
+        self._check(lib.perdure_vm_input(self._vm, data, size))
+        return bytes(ffi.buffer(data[0], size[0])) if size[0] else b""
+
+    def close(self) -> None:
+        with self.lock:
+            self.active = False
+            if self._vm is not None:
+                lib.perdure_vm_free(self._vm)
+                self._vm = None
+
+    @property
+    def vm(self):
+        """The VM, for calls made while the handler runs."""
+        if not self.active or self._vm is None:
+            raise InvalidStateError("this DurableContext belongs to an invocation that has already ended: "
+                                    "contexts cannot be used after the handler returned")
+        return self._vm
+
+    def is_replaying(self) -> bool:
+        with self.lock:
+            return bool(self._vm is not None and lib.perdure_vm_is_replaying(self._vm))
+
+    # -- errors ----------------------------------------------------------------
+    def errmsg(self) -> str:
+        return text(lib.perdure_vm_errmsg(self._vm)) if self._vm is not None else ""
+
+    def _check(self, st: int) -> None:
+        if st:
+            raise self.exception(st)
+
+    def exception(self, st: int) -> Exception:
+        """The exception for a failed VM call, with the VM's message."""
+        message = self.errmsg() or status_name(st)
+        if st == lib.PERDURE_E_NONDETERMINISM:
+            return NonDeterministicExecutionError(message)
+        if st in (lib.PERDURE_E_INVALID, lib.PERDURE_E_TOO_LARGE):
+            return ValidationError(message)
+        if st == lib.PERDURE_E_MISUSE:
+            return InvalidStateError(message)
+        if st == lib.PERDURE_E_NOMEM:
+            return MemoryError(message)
+        return ExecutionError(f"{status_name(st)}: {message}")
+
+    def check(self, st: int) -> None:
+        self._check(st)
+
+    # -- driving operations ------------------------------------------------------
+    def flush(self) -> None:
+        """Sends batches until no synchronous update waits (caller holds the lock)."""
+        vm = self.vm
+        while lib.perdure_vm_wants_flush(vm):
+            buf = ffi.new("perdure_buf *")
+            self._check(lib.perdure_vm_take_batch(vm, buf))
+            request = take_buf(buf)
+            try:
+                response = self._transport(request)
+            except Exception as e:
+                raise TransportError(f"checkpoint failed: {e}") from e
+            st = lib.perdure_vm_apply_response(vm, response, len(response))
+            if st:
+                raise TransportError(f"checkpoint response refused: {self.errmsg()}")
+
+    def drive(self, op: int) -> int:
+        """perdure_vm_op_next until it says something other than CHECKPOINT."""
+        with self.lock:
+            vm = self.vm
+            nxt = ffi.new("perdure_next *")
+            while True:
+                self._check(lib.perdure_vm_op_next(vm, op, nxt))
+                if nxt[0] != NEXT_CHECKPOINT:
+                    return nxt[0]
+                self.flush()
+
+    def result(self, op: int) -> str | None:
+        """The recorded result of op as text (None when there is none)."""
+        with self.lock:
+            data = ffi.new("const unsigned char **")
+            size = ffi.new("unsigned long long *")
+            self._check(lib.perdure_vm_op_result(self.vm, op, data, size))
+            if data[0] == ffi.NULL:
+                return None
+            return bytes(ffi.buffer(data[0], size[0])).decode("utf-8")
+
+    def error(self, op: int) -> DurableOperationError:
+        """The recorded error of op as the exception user code catches."""
+        with self.lock:
+            view = ffi.new("perdure_error_view *")
+            self._check(lib.perdure_vm_op_error(self.vm, op, view))
+            cls = _ERROR_CLASSES.get(view.kind, StepError)
+            trace = [text(view.stack_trace[i]) for i in range(view.stack_trace_len)] if view.stack_trace_len else None
+            message = text(view.error_message)
+            if message is None:
+                message = "Callback timed out" if cls is CallbackTimeoutError else (
+                    "Callback failed" if cls is CallbackExternalError else "")
+            return cls(message, error_type=text(view.error_type), data=text(view.error_data),
+                       stack_trace=trace)
+
+    def op_id(self, op: int) -> str:
+        with self.lock:
+            return text(lib.perdure_vm_op_id(self.vm, op)) or ""
+
+    def attempt(self, op: int) -> int:
+        with self.lock:
+            out = ffi.new("unsigned int *")
+            self._check(lib.perdure_vm_op_attempt(self.vm, op, out))
+            return out[0]
+
+    def callback_id(self, op: int) -> str:
+        with self.lock:
+            out = ffi.new("const char **")
+            self._check(lib.perdure_vm_op_callback_id(self.vm, op, out))
+            return text(out[0]) or ""
+
+    def succeed(self, op: int, payload: str | None) -> None:
+        with self.lock:
+            data = b"" if payload is None else payload.encode("utf-8")
+            self._check(lib.perdure_vm_op_succeed(self.vm, op, data if payload is not None else ffi.NULL,
+                                                  len(data)))
+            self.changed.notify_all()
+
+    def fail(self, op: int, error: dict, decision: tuple[bool, int] | None = None) -> None:
+        """Reports a failed body; decision (should_retry, delay) comes from a
+        user-written retry strategy, None lets the VM's strategy decide."""
+        with self.lock:
+            info = ErrorInfo(error)
+            if decision is None:
+                self._check(lib.perdure_vm_op_fail(self.vm, op, info.c))
+            else:
+                self._check(lib.perdure_vm_op_fail_decided(self.vm, op, info.c, int(decision[0]), int(decision[1])))
+            self.changed.notify_all()
+
+    def suspended(self, op: int) -> None:
+        with self.lock:
+            self._check(lib.perdure_vm_op_suspended(self.vm, op))
+            self.changed.notify_all()
+
+    def set_summary(self, op: int, summary: str) -> None:
+        with self.lock:
+            data = summary.encode("utf-8")
+            self._check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
+
+    def call(self, fn, *args) -> int:
+        """Declares an operation: fn(vm, *args, &op) -> the op handle."""
+        with self.lock:
+            out = ffi.new("perdure_op *")
+            self._check(fn(self.vm, *args, out))
+            return out[0]
+
+    # -- ending ----------------------------------------------------------------
+    def finish(self, outcome: int, payload: bytes | None, error: dict | None) -> bytes:
+        """perdure_vm_finish + flush + perdure_vm_output: the invocation output."""
+        with self.lock:
+            vm = self.vm
+            info = ErrorInfo(error) if error else None
+            nxt = ffi.new("perdure_next *")
+            data = payload if payload is not None else ffi.NULL
+            self._check(lib.perdure_vm_finish(vm, outcome, data, len(payload or b""),
+                                              info.c if info else ffi.NULL, nxt))
+            if nxt[0] == NEXT_CHECKPOINT:
+                self.flush()
+            buf = ffi.new("perdure_buf *")
+            self._check(lib.perdure_vm_output(vm, buf))
+            return take_buf(buf)
+
+    def failed_output(self, error: dict) -> bytes:
+        """The FAILED output without touching the VM (which may be poisoned)."""
+        info = ErrorInfo(error)
+        buf = ffi.new("perdure_buf *")
+        st = lib.perdure_output_failed(self.options, info.c, buf)
+        if st:
+            raise MemoryError(f"perdure_output_failed: {status_name(st)}")
+        return take_buf(buf)
