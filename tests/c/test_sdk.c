@@ -1064,3 +1064,29 @@ Test(sdk, invoke_handler_rejects_bad_arguments)
     free(input);
     harness_free(&h);
 }
+
+Test(sdk, output_failed_needs_no_vm)
+{
+    perdure_error_info error = {.error_type = "NonDeterministicExecutionError", .error_message = "step 2 changed"};
+    perdure_buf out = {0};
+    cr_assert_eq(perdure_output_failed(NULL, &error, &out), PERDURE_OK);
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)out.data, out.len, 0, &jerr);
+    cr_assert_not_null(o, "%.*s", (int)out.len, out.data);
+    expect_status(o, "FAILED");
+    cr_assert_str_eq(out_error(o, "ErrorType"), "NonDeterministicExecutionError");
+    cr_assert_str_eq(out_error(o, "ErrorMessage"), "step 2 changed");
+    json_decref(o);
+    perdure_buf_free(&out);
+
+    perdure_vm_options opts;
+    opts.size = sizeof opts;
+    perdure_vm_options_init(&opts);
+    opts.wire = PERDURE_WIRE_MSGPACK;
+    cr_assert_eq(perdure_output_failed(&opts, &error, &out), PERDURE_OK);
+    cr_assert(out.len > 0 && out.data[0] != '{', "msgpack, not JSON");
+    perdure_buf_free(&out);
+
+    cr_assert_eq(perdure_output_failed(NULL, NULL, &out), PERDURE_E_MISUSE);
+    cr_assert_eq(perdure_output_failed(NULL, &error, NULL), PERDURE_E_MISUSE);
+}

@@ -447,6 +447,39 @@ Test(store, lease_expiry_is_a_crash)
     perdure_store_close(s);
 }
 
+Test(store, release_worker_expires_its_leases_now)
+{
+    perdure_store *s = open_store(true, 60000);
+    char *arn = start(s, "fn", NULL, "orphaned", NULL);
+    perdure_function_ref ref = {"fn", NULL};
+    perdure_lease *dead = NULL, *next = NULL;
+    unsigned released = 99;
+    OK(s, perdure_store_lease(s, &ref, 1, "host:1/1", &dead));
+    cr_assert_not_null(dead);
+    OK(s, perdure_store_release_worker(s, "host:1/2", &released));
+    cr_assert_eq(released, 0, "another worker's leases are untouched");
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &next));
+    cr_assert_null(next, "still leased");
+    OK(s, perdure_store_release_worker(s, "host:1/1", &released));
+    cr_assert_eq(released, 1);
+    /* taken over without waiting for the 60 s lease: recorded as a crash */
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &next));
+    cr_assert_null(next, "the crash retry is due 1 s later");
+    cr_assert_str_eq(history_types(s, arn), "ExecutionStarted InvocationCompleted");
+    fake_now += 1000;
+    OK(s, perdure_store_lease(s, &ref, 1, "w2", &next));
+    cr_assert_not_null(next);
+    cr_assert_eq(perdure_lease_complete(dead, NULL, 0), PERDURE_E_CONFLICT, "the dead worker's lease is void");
+    run_lease(s, next, simple_handler, NULL);
+    json_t *d = describe(s, arn);
+    cr_assert_str_eq(status_of(d), "SUCCEEDED");
+    json_decref(d);
+    cr_assert_eq(perdure_store_release_worker(NULL, "w", NULL), PERDURE_E_MISUSE);
+    cr_assert_eq(perdure_store_release_worker(s, NULL, NULL), PERDURE_E_MISUSE);
+    free(arn);
+    perdure_store_close(s);
+}
+
 Test(store, abandon_is_a_crash_and_retried)
 {
     perdure_store *s = open_store(true, 0);
