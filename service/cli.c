@@ -381,6 +381,7 @@ static const char main_usage[] =
     "  callback fail CALLBACK_ID [--type T] [--message M] [--data D]\n"
     "  callback heartbeat CALLBACK_ID\n"
     "                                 answer a callback from the outside world\n"
+    "                                 (--execution EXECUTION: CALLBACK_ID is the callback's name)\n"
     "  stop EXECUTION [--type T] [--message M]\n"
     "                                 stop a running execution\n"
     "  events [--follow] [--after SEQ]\n"
@@ -1242,11 +1243,64 @@ static int print_done(const char *key, const char *value, const char *status, co
     return EXIT_OK;
 }
 
+/* The id of the open callback called `name` in execution `ref` (malloc'd):
+ * a CALLBACK operation of that name, or the one inside a wait_for_callback
+ * of that name. Lets a person answer "the approval of order-1" without
+ * copying a 40-character id. */
+static int find_callback(perdure_store *store, const char *ref, const char *name, char **id)
+{
+    char *arn;
+    int rc = resolve_execution(store, ref, &arn);
+    if (rc)
+        return rc;
+    perdure_buf buf = {0};
+    perdure_status st = perdure_store_operations(store, arn, &buf);
+    free(arn);
+    if (st != PERDURE_OK)
+        return store_fail(store, st, NULL);
+    json_t *root;
+    if ((rc = parse_reply(&buf, "operations", &root))) {
+        perdure_buf_free(&buf);
+        return rc;
+    }
+    perdure_buf_free(&buf);
+    const json_t *ops = json_object_get(root, "Operations");
+    const json_t *op;
+    size_t i;
+    *id = NULL;
+    json_array_foreach(ops, i, op) {
+        const char *type = jstr(op, "Type"), *status = jstr(op, "Status");
+        if (!type || strcmp(type, "CALLBACK") != 0 || !status || strcmp(status, "STARTED") != 0)
+            continue;
+        const char *own = jstr(op, "Name"), *parent = jstr(op, "ParentId"), *parent_name = NULL;
+        const json_t *other;
+        size_t j;
+        json_array_foreach(ops, j, other) {
+            const char *oid = jstr(other, "Id");
+            if (parent && oid && strcmp(oid, parent) == 0)
+                parent_name = jstr(other, "Name");
+        }
+        if ((own && strcmp(own, name) == 0) || (!own && parent_name && strcmp(parent_name, name) == 0)) {
+            const char *cid = jstr(json_object_get(op, "CallbackDetails"), "CallbackId");
+            if (cid) {
+                *id = xstrdup(cid);
+                break;
+            }
+        }
+    }
+    json_decref(root);
+    if (!*id)
+        return fail(EXIT_NOT_FOUND, "execution %s has no open callback named '%s'", ref, name);
+    return 0;
+}
+
 static int cmd_callback(int argc, char **argv)
 {
-    const char *type = NULL, *message = NULL, *data = NULL;
+    const char *type = NULL, *message = NULL, *data = NULL, *execution = NULL;
     const optspec fail_specs[] = {{"--type", &type, NULL}, {"--message", &message, NULL},
-                                  {"--data", &data, NULL}, {NULL, NULL, NULL}};
+                                  {"--data", &data, NULL}, {"--execution", &execution, NULL},
+                                  {NULL, NULL, NULL}};
+    const optspec specs[] = {{"--execution", &execution, NULL}, {NULL, NULL, NULL}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc >= 2)
             return print_command_help(find_command("callback"));
@@ -1256,11 +1310,11 @@ static int cmd_callback(int argc, char **argv)
     parsed p;
     int rc;
     if (strcmp(action, "succeed") == 0)
-        rc = parse_args("callback", argc - 1, argv + 1, NULL, 2, &p);
+        rc = parse_args("callback", argc - 1, argv + 1, specs, 2, &p);
     else if (strcmp(action, "fail") == 0)
         rc = parse_args("callback", argc - 1, argv + 1, fail_specs, 1, &p);
     else if (strcmp(action, "heartbeat") == 0)
-        rc = parse_args("callback", argc - 1, argv + 1, NULL, 1, &p);
+        rc = parse_args("callback", argc - 1, argv + 1, specs, 1, &p);
     else
         return usage_error("callback", "unknown callback action '%s' (succeed, fail or heartbeat)", action);
     if (rc)
@@ -1269,11 +1323,15 @@ static int cmd_callback(int argc, char **argv)
         return print_command_help(find_command("callback"));
     if (p.npos < 1)
         return usage_error("callback", "missing CALLBACK_ID");
-    const char *id = p.pos[0];
-
     perdure_store *store;
     if ((rc = open_store(1, &store)))
         return rc;
+    char *found = NULL;
+    if (execution && (rc = find_callback(store, execution, p.pos[0], &found))) {
+        perdure_store_close(store);
+        return rc;
+    }
+    const char *id = found ? found : p.pos[0];
     perdure_status st;
     char text[1200];
     if (strcmp(action, "succeed") == 0) {
@@ -1301,6 +1359,7 @@ static int cmd_callback(int argc, char **argv)
     if (st != PERDURE_OK)
         rc = store_fail(store, st, NULL);
     perdure_store_close(store);
+    free(found);
     return rc;
 }
 
@@ -1492,15 +1551,19 @@ static const command commands[] = {
      "--json prints GetDurableExecutionHistory's {\"Events\":[...]} exactly as the store\n"
      "returns it.\n"},
     {"callback", cmd_callback,
-     "callback succeed CALLBACK_ID [PAYLOAD]\n"
-     "callback fail CALLBACK_ID [--type T] [--message M] [--data D]\n"
-     "callback heartbeat CALLBACK_ID",
+     "callback succeed [--execution EXECUTION] CALLBACK_ID [PAYLOAD]\n"
+     "callback fail [--execution EXECUTION] CALLBACK_ID [--type T] [--message M] [--data D]\n"
+     "callback heartbeat [--execution EXECUTION] CALLBACK_ID",
      "Answers a callback as the outside world would.\n"
      "\n"
      "  succeed CALLBACK_ID [PAYLOAD]   complete it with PAYLOAD (raw text, default empty)\n"
      "  fail CALLBACK_ID                fail it with an ErrorObject made of\n"
      "      --type T, --message M, --data D\n"
      "  heartbeat CALLBACK_ID           keep it alive (its heartbeat timeout restarts)\n"
+     "\n"
+     "With --execution EXECUTION, CALLBACK_ID is instead the name of an open callback of that\n"
+     "execution (or of the wait_for_callback holding it), e.g.\n"
+     "  perdure callback succeed --execution order-1 approval approved\n"
      "\n"
      "A callback is answered once: a second answer fails with exit status 4. Use `--` before\n"
      "a PAYLOAD that starts with \"--\".\n"},

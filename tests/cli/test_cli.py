@@ -410,6 +410,17 @@ class TestCallbacks(CliTestCase):
         succeeded = next(e for e in self.events(arn) if e["EventType"] == "CallbackSucceeded")
         self.assertEqual(succeeded["CallbackSucceededDetails"]["Result"].get("Payload", ""), "")
 
+    def test_callback_by_execution_and_name(self):
+        arn, callback_id = self.suspended_on_callback("cb-named")
+        self.fails("callback", "heartbeat", "--execution", "cb-named", "no-such-callback", code=3)
+        self.fails("callback", "heartbeat", "--execution", "no-such-execution", "approval", code=3)
+        j = self.ok_json("callback", "succeed", "--execution", "cb-named", "approval", "yes")
+        self.assertEqual(j, {"CallbackId": callback_id, "Status": "SUCCEEDED"})
+        # answered: no open callback of that name any more
+        self.fails("callback", "succeed", "--execution", "cb-named", "approval", "again", code=3)
+        self.assertEqual(self.worker("approvals"), "done")
+        self.assertEqual(self.ok_json("show", arn)["Execution"]["Result"], "yes")
+
     def test_callback_fail(self):
         arn, callback_id = self.suspended_on_callback("cb-fail")
         self.assertIn("failed", self.ok("callback", "fail", callback_id, "--type", "Rejected",
