@@ -1,0 +1,5 @@
+"""Invoke target: a plain (non-durable) Lambda-style function that returns a value."""
+
+
+def handler(event, context):
+    return {"nonDurable": True, "input": event}

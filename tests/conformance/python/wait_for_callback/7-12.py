@@ -1,0 +1,17 @@
+"""7-12: wait_for_callback with a 5 s heartbeat timeout and no heartbeat; the timeout is not caught."""
+
+from perdure.config import Duration, WaitForCallbackConfig
+from perdure.execution import durable_execution
+
+
+def submit(callback_id, ctx):
+    ctx.logger.info("callback id registered: %s", callback_id)
+
+
+@durable_execution
+def handler(event, context):
+    return context.wait_for_callback(
+        submit,
+        name=event,
+        config=WaitForCallbackConfig(heartbeat_timeout=Duration.from_seconds(5)),
+    )
