@@ -46,7 +46,7 @@ from perdure.exceptions import (
     error_object,
 )
 from perdure.logger import Logger, LogInfo
-from perdure.serdes import PassThroughSerDes, SerDes, deserialize, serialize
+from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, SerDesContext, deserialize, serialize
 from perdure.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 from perdure.waits import WaitForConditionConfig
 
@@ -330,10 +330,11 @@ class DurableContext:
         config = config or InvokeConfig()
         # The payload is part of the declaration, so it is serialised before
         # the operation (and its id) exists.
-        data = serialize(config.serdes_payload, payload, "", engine.arn).encode("utf-8")
+        # Both directions default to plain JSON: the target is any function.
+        data = serialize(config.serdes_payload or DEFAULT_JSON_SERDES, payload, "", engine.arn).encode("utf-8")
         op = engine.call(lib.perdure_vm_invoke, self._ctx, cstr(name), cstr(function_name),
                          cstr(config.tenant_id), data, len(data))
-        return self._answer(op, engine.drive(op), config.serdes_result, engine.op_id(op))
+        return self._answer(op, engine.drive(op), config.serdes_result or DEFAULT_JSON_SERDES, engine.op_id(op))
 
     def run_in_child_context(self, func: Callable[[DurableContext], T], name: str | None = None,
                              config: ChildConfig | None = None) -> T:
@@ -433,9 +434,7 @@ class DurableContext:
         nxt = engine.drive(op)
         return result if nxt == NEXT_RESULT else self._batch_answer(op, nxt, config, op_id)
 
-    def _serdes_context(self, op_id: str):
-        from perdure.serdes import SerDesContext
-
+    def _serdes_context(self, op_id: str) -> SerDesContext:
         return SerDesContext(op_id, self._engine.arn)
 
     def _batch_answer(self, op: int, nxt: int, config, op_id: str) -> BatchResult:
