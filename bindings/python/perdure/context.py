@@ -70,32 +70,30 @@ class ExecutionContext:
     durable_execution_arn: str
 
 
-def durable_step(func: Callable[Concatenate[StepContext, P], T]) -> Callable[P, Callable[[StepContext], T]]:
-    """Turns `func(step_context, *args)` into a factory of named step bodies."""
+def _named_binding(func: Callable) -> Callable:
+    """A factory binding trailing arguments: `factory(*args)(first) == func(first, *args)`,
+    keeping func's name for the operation (the official `_original_name`)."""
 
-    def wrapper(*args, **kwargs):
-        def function_with_arguments(context: StepContext):
-            return func(context, *args, **kwargs)
+    def factory(*args, **kwargs):
+        def function_with_arguments(first):
+            return func(first, *args, **kwargs)
 
         function_with_arguments._original_name = func.__name__  # noqa: SLF001
         return function_with_arguments
 
-    return wrapper
+    return factory
+
+
+def durable_step(func: Callable[Concatenate[StepContext, P], T]) -> Callable[P, Callable[[StepContext], T]]:
+    """Turns `func(step_context, *args)` into a factory of named step bodies."""
+    return _named_binding(func)
 
 
 def durable_with_child_context(
     func: Callable[Concatenate[DurableContext, P], T],
 ) -> Callable[P, Callable[[DurableContext], T]]:
     """Turns `func(child_context, *args)` into a factory of named child bodies."""
-
-    def wrapper(*args, **kwargs):
-        def function_with_arguments(child_context: DurableContext):
-            return func(child_context, *args, **kwargs)
-
-        function_with_arguments._original_name = func.__name__  # noqa: SLF001
-        return function_with_arguments
-
-    return wrapper
+    return _named_binding(func)
 
 
 def durable_parallel_branch(name: str | None = None):
