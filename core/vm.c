@@ -836,6 +836,9 @@ static perdure_status copy_retry(perdure_vm *vm, vm_op *op, const perdure_step_c
     if (cfg->semantics > PERDURE_AT_MOST_ONCE_PER_RETRY)
         return pd_fail(&vm->err, PERDURE_E_INVALID, "unknown step semantics %d", (int)cfg->semantics);
     op->semantics = cfg->semantics;
+    op->caller_decides_retry = cfg->size >= offsetof(perdure_step_config, caller_decides_retry) +
+                                                sizeof cfg->caller_decides_retry &&
+                               cfg->caller_decides_retry;
     if (!cfg->retry)
         return PERDURE_OK;
     const perdure_retry_config *r = cfg->retry;
@@ -881,6 +884,7 @@ static perdure_status copy_retry(perdure_vm *vm, vm_op *op, const perdure_step_c
 static void move_retry(vm_op *dst, vm_op *src)
 {
     dst->semantics = src->semantics;
+    dst->caller_decides_retry = src->caller_decides_retry;
     dst->retry = src->retry;
     dst->retry_strings = src->retry_strings;
     src->retry_strings = NULL;
@@ -1190,6 +1194,12 @@ static perdure_status next_step(perdure_vm *vm, vm_op *op, perdure_next *out)
                 pd_error *e = interrupted_error(op);
                 if (!e)
                     return nomem(vm);
+                if (op->caller_decides_retry) {
+                    pd_error_free(op->error);
+                    op->error = e;
+                    op->error_kind = PERDURE_ERRK_STEP_INTERRUPTED;
+                    return set_phase(op, PH_INTERRUPTED, PERDURE_NEXT_INTERRUPTED, out);
+                }
                 perdure_status st = decide_and_queue_failure(vm, op, e);
                 return st ? st : (*out = PERDURE_NEXT_CHECKPOINT, PERDURE_OK);
             }
@@ -1204,6 +1214,9 @@ static perdure_status next_step(perdure_vm *vm, vm_op *op, perdure_next *out)
         return set_phase(op, PH_RUNNING, PERDURE_NEXT_EXECUTE, out);
     case PH_RUNNING:
         *out = PERDURE_NEXT_EXECUTE;
+        return PERDURE_OK;
+    case PH_INTERRUPTED:
+        *out = PERDURE_NEXT_INTERRUPTED;
         return PERDURE_OK;
     case PH_WAIT_DONE:
         if (!seq_acked(vm, op->wait_seq))
@@ -1698,10 +1711,19 @@ perdure_status perdure_vm_op_succeed(perdure_vm *vm, perdure_op handle, const vo
 static perdure_status fail_common(perdure_vm *vm, perdure_op handle, const perdure_error_info *info,
                                   const perdure_retry_decision *decided, const char *fn)
 {
-    vm_op *op;
-    perdure_status st = running_op(vm, handle, fn, &op);
-    if (st)
+    vm_op *op = vm ? op_at(vm, handle) : NULL;
+    perdure_status st;
+    if (op && op->phase == PH_INTERRUPTED) {
+        /* Only the caller's decision moves an interrupted attempt on. */
+        if ((st = vm_usable(vm)))
+            return st;
+        if (!decided)
+            return misuse(vm, "%s: an interrupted attempt is reported with perdure_vm_op_fail_decided", fn);
+        pd_error_free(op->error);
+        op->error = NULL;
+    } else if ((st = running_op(vm, handle, fn, &op))) {
         return st;
+    }
     pd_error *e = pd_error_from_info(info);
     if (!e)
         return nomem(vm);

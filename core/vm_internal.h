@@ -25,7 +25,8 @@ typedef enum pd_phase {
     PH_WAIT_DONE,
     PH_RESULT,
     PH_ERROR,
-    PH_SUSPEND
+    PH_SUSPEND,
+    PH_INTERRUPTED   /* waits for the caller's decision on an interrupted attempt */
 } pd_phase;
 
 typedef enum pd_item_state {
@@ -64,6 +65,7 @@ typedef struct vm_op {
     pd_bytes summary;
     /* steps, checks, wait_for_callback submitters */
     perdure_step_semantics semantics;
+    bool caller_decides_retry;
     perdure_retry_config retry;
     void *retry_strings;      /* owned copies of the retry filters */
     unsigned attempt;

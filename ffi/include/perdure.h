@@ -135,7 +135,7 @@ typedef struct perdure_error_info {
 /* Which exception a binding raises for an operation that ended in error. */
 typedef enum perdure_error_kind {
     PERDURE_ERRK_STEP = 1,               /* StepError */
-    PERDURE_ERRK_STEP_INTERRUPTED = 2,   /* reserved: the interruption itself is fed to retry */
+    PERDURE_ERRK_STEP_INTERRUPTED = 2,   /* an interrupted at-most-once attempt (PERDURE_NEXT_INTERRUPTED) */
     PERDURE_ERRK_CALLBACK_FAILED = 3,    /* CallbackExternalError (failed, cancelled, stopped) */
     PERDURE_ERRK_CALLBACK_TIMEOUT = 4,   /* CallbackTimeoutError */
     PERDURE_ERRK_CALLBACK_SUBMITTER = 5, /* CallbackSubmitterError (wait_for_callback) */
@@ -344,6 +344,11 @@ typedef struct perdure_step_config {
     unsigned int size;
     perdure_step_semantics semantics;
     const perdure_retry_config *retry;   /* NULL: PERDURE_RETRY_DEFAULT */
+    /* Non-zero: the caller runs a retry strategy of its own (a user-written
+     * function) and reports every failure with perdure_vm_op_fail_decided,
+     * including an interrupted at-most-once attempt, which perdure_vm_op_next
+     * then hands back as PERDURE_NEXT_INTERRUPTED. */
+    int caller_decides_retry;
 } perdure_step_config;
 
 typedef struct perdure_callback_config {
@@ -422,7 +427,13 @@ typedef enum perdure_next {
     PERDURE_NEXT_ERROR = 4,
     /* Only the service can move this on (timer, retry delay, callback,
      * invoke): unwind the calling context. */
-    PERDURE_NEXT_SUSPEND = 5
+    PERDURE_NEXT_SUSPEND = 5,
+    /* An at-most-once step whose last attempt was interrupted (the process
+     * died while it ran), declared with caller_decides_retry: it is not run
+     * again. perdure_vm_op_error describes the interruption
+     * (PERDURE_ERRK_STEP_INTERRUPTED); feed it to the retry strategy and
+     * report with perdure_vm_op_fail_decided. */
+    PERDURE_NEXT_INTERRUPTED = 6
 } perdure_next;
 
 perdure_status perdure_vm_op_next(perdure_vm *vm, perdure_op op, perdure_next *out);

@@ -703,6 +703,32 @@ Test(step, at_most_once_started_on_last_attempt_fails)
     h_free(&h);
 }
 
+Test(step, at_most_once_interrupted_goes_to_the_callers_strategy)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o]", step_rec(ID1, "pay", "STARTED", 0)));
+    perdure_step_config cfg = step_cfg(PERDURE_AT_MOST_ONCE_PER_RETRY, NULL);
+    cfg.caller_decides_retry = 1;
+    perdure_op op = step(&h, PERDURE_ROOT, "pay", &cfg);
+    cr_assert_eq(next_of(&h, op), PERDURE_NEXT_INTERRUPTED, "not run again, not decided by the VM");
+    cr_assert_eq(next_of(&h, op), PERDURE_NEXT_INTERRUPTED, "asking again changes nothing");
+    cr_expect_eq(perdure_vm_wants_flush(h.vm), 0);
+    expect_error(&h, op, PERDURE_ERRK_STEP_INTERRUPTED, "StepInterruptedError", NULL);
+    cr_expect_eq(perdure_vm_op_succeed(h.vm, op, "1", 1), PERDURE_E_MISUSE, "an interrupted attempt did not succeed");
+    perdure_error_info e = {.error_type = "StepInterruptedError", .error_message = "interrupted"};
+    cr_expect_eq(perdure_vm_op_fail(h.vm, op, &e), PERDURE_E_MISUSE, "the caller decides");
+    cr_assert_eq(perdure_vm_op_fail_decided(h.vm, op, &e, 0, 0), PERDURE_OK);
+    cr_assert_eq(next_of(&h, op), PERDURE_NEXT_CHECKPOINT);
+    json_t *u = h_flush(&h, NULL);
+    expect_count(u, 1);
+    expect_update(upd(u, 0), ID1, "STEP", "Step", "FAIL", "pay", NULL);
+    cr_expect_str_eq(ustr2(upd(u, 0), "Error", "ErrorType"), "StepInterruptedError");
+    cr_assert_eq(next_of(&h, op), PERDURE_NEXT_ERROR);
+    expect_error(&h, op, PERDURE_ERRK_STEP, "StepInterruptedError", NULL);
+    h_free(&h);
+}
+
 Test(step, at_most_once_ready_sends_sync_start_again)
 {
     harness h;

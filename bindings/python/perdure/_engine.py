@@ -36,6 +36,7 @@ NEXT_EXECUTE = lib.PERDURE_NEXT_EXECUTE
 NEXT_RESULT = lib.PERDURE_NEXT_RESULT
 NEXT_ERROR = lib.PERDURE_NEXT_ERROR
 NEXT_SUSPEND = lib.PERDURE_NEXT_SUSPEND
+NEXT_INTERRUPTED = lib.PERDURE_NEXT_INTERRUPTED
 
 # perdure_error_kind -> the exception user code catches.
 _ERROR_CLASSES: dict[int, type[DurableOperationError]] = {

@@ -18,6 +18,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from perdure._engine import (
     NEXT_ERROR,
     NEXT_EXECUTE,
+    NEXT_INTERRUPTED,
     NEXT_RESULT,
     Engine,
     cstr,
@@ -41,6 +42,7 @@ from perdure.exceptions import (
     ErrorObject,
     InvalidStateError,
     InvocationError,
+    StepInterruptedError,
     SuspendExecution,
     ValidationError,
     error_object,
@@ -214,10 +216,19 @@ class DurableContext:
         cfg.semantics = (lib.PERDURE_AT_MOST_ONCE_PER_RETRY
                          if config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY
                          else lib.PERDURE_AT_LEAST_ONCE_PER_RETRY)
+        cfg.caller_decides_retry = int(config.retry_strategy is not None)
         op = engine.call(lib.perdure_vm_step, self._ctx, cstr(name), cfg)
         op_id = engine.op_id(op)
-        while (nxt := engine.drive(op)) == NEXT_EXECUTE:
+        while (nxt := engine.drive(op)) in (NEXT_EXECUTE, NEXT_INTERRUPTED):
             attempt = engine.attempt(op)
+            if nxt == NEXT_INTERRUPTED:
+                # The process died during the last attempt of an at-most-once
+                # step: it is not run again; its strategy decides what follows.
+                recorded = engine.error(op)
+                interrupted = StepInterruptedError(recorded.message or "step interrupted", step_id=op_id)
+                d = config.retry_strategy(interrupted, attempt)
+                engine.fail(op, error_object(interrupted), (d.should_retry, d.delay_seconds))
+                continue
             step_context = StepContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
             try:
                 value = func(step_context)
