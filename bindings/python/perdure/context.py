@@ -8,7 +8,6 @@ or suspend. Names, signatures and defaults are those of the official
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +47,7 @@ from perdure.exceptions import (
     error_object,
 )
 from perdure.logger import Logger, LogInfo
-from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, SerDesContext, deserialize, serialize
+from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, deserialize, serialize
 from perdure.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 from perdure.waits import WaitForConditionConfig
 
@@ -435,16 +434,12 @@ class DurableContext:
         _BatchRun(self, op, body, item_serdes, op_id if not flat else self._parent_id).run(
             config.max_concurrency or count)
         result = self._batch_result(op, item_serdes)
-        payload = (config.serdes.serialize(result, self._serdes_context(op_id)) if config.serdes
-                   else json.dumps(result.to_dict(), separators=(",", ":")))
+        payload = serialize(config.serdes, result, op_id, engine.arn)
         if len(payload) > lib.PERDURE_REPLAY_CHILDREN_THRESHOLD:
             engine.set_summary(op, config.summary_generator(result) if config.summary_generator else "")
         engine.succeed(op, payload)
         nxt = engine.drive(op)
         return result if nxt == NEXT_RESULT else self._batch_answer(op, nxt, config, op_id)
-
-    def _serdes_context(self, op_id: str) -> SerDesContext:
-        return SerDesContext(op_id, self._engine.arn)
 
     def _batch_answer(self, op: int, nxt: int, config, op_id: str) -> BatchResult:
         if nxt != NEXT_RESULT:
@@ -453,9 +448,7 @@ class DurableContext:
         if data is None or data == "":
             # A summary was recorded instead (ReplayChildren): rebuild from the items.
             return self._batch_result(op, config.item_serdes or config.serdes)
-        if config.serdes:
-            return config.serdes.deserialize(data, self._serdes_context(op_id))
-        return BatchResult.from_dict(json.loads(data))
+        return deserialize(config.serdes, data, op_id, self._engine.arn)
 
     def _batch_result(self, op: int, item_serdes: SerDes | None) -> BatchResult:
         engine = self._engine
