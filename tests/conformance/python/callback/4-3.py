@@ -1,0 +1,10 @@
+"""4-3: a callback with a 5 s timeout that nobody completes; CallbackTimeoutError is not caught."""
+
+from perdure.config import CallbackConfig, Duration
+from perdure.execution import durable_execution
+
+
+@durable_execution
+def handler(event, context):
+    callback = context.create_callback(name=event, config=CallbackConfig(timeout=Duration.from_seconds(5)))
+    return callback.result()
