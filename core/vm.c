@@ -227,6 +227,7 @@ void perdure_vm_free(perdure_vm *vm)
     pd_output_free(&vm->output);
     free(vm->nd_strings);
     pd_hasher_free(&vm->hasher);
+    free(vm->visited);
     free(vm);
 }
 
@@ -286,12 +287,62 @@ static void note_execution_record(perdure_vm *vm)
     }
 }
 
-static bool has_replayable_records(const perdure_vm *vm)
+static bool replayable(const pd_operation *rec)
 {
+    return rec->type != PERDURE_TYPE_EXECUTION && status_terminal(rec->status);
+}
+
+/* Counts the completed records user code will replay (the loaded state is
+ * complete: nothing is visited before the handler runs). */
+static perdure_status count_replay(perdure_vm *vm)
+{
+    free(vm->visited);
+    vm->visited = calloc(vm->records.len ? vm->records.len : 1, 1);
+    if (!vm->visited)
+        return nomem(vm);
+    vm->visited_len = vm->records.len;
+    vm->replay_left = 0;
     for (size_t i = 0; i < vm->records.len; i++)
-        if (vm->records.items[i].type != PERDURE_TYPE_EXECUTION)
+        vm->replay_left += replayable(&vm->records.items[i]);
+    vm->replaying = vm->replay_left > 0;
+    return PERDURE_OK;
+}
+
+static void visit(perdure_vm *vm, const pd_operation *rec)
+{
+    size_t i = (size_t)(rec - vm->records.items);
+    if (i >= vm->visited_len || vm->visited[i] || !replayable(rec))
+        return;
+    vm->visited[i] = 1;
+    if (--vm->replay_left == 0)
+        vm->replaying = false;
+}
+
+static bool descends_from(const perdure_vm *vm, const pd_operation *rec, const char *ancestor)
+{
+    for (int depth = 0; rec && rec->parent_id[0] && depth < 1000; depth++) {
+        if (strcmp(rec->parent_id, ancestor) == 0)
             return true;
+        rec = record_find(vm, rec->parent_id);
+    }
     return false;
+}
+
+/* An operation was declared over its record: it is replayed, and so is
+ * everything inside a context answered from its record without re-running. */
+static void note_declared(perdure_vm *vm, bool is_step, const pd_operation *rec)
+{
+    if (!vm->replaying)
+        return;
+    if (!rec || (is_step && !status_terminal(rec->status))) {
+        vm->replaying = false;   /* new code, or a step body about to run again */
+        return;
+    }
+    visit(vm, rec);
+    bool whole = rec->type == PERDURE_TYPE_CONTEXT && status_terminal(rec->status) && !rec->replay_children;
+    for (size_t i = 0; whole && vm->replaying && i < vm->visited_len; i++)
+        if (!vm->visited[i] && descends_from(vm, &vm->records.items[i], rec->id))
+            visit(vm, &vm->records.items[i]);
 }
 
 perdure_status perdure_vm_start(perdure_vm *vm, const void *input, unsigned long long len, long long now_ms)
@@ -327,8 +378,7 @@ perdure_status perdure_vm_start(perdure_vm *vm, const void *input, unsigned long
     vm->now_ms = now_ms;
     vm->started = true;
     note_execution_record(vm);
-    vm->replaying = has_replayable_records(vm);
-    return PERDURE_OK;
+    return count_replay(vm);
 }
 
 const char *perdure_vm_state_marker(const perdure_vm *vm)
@@ -354,8 +404,7 @@ perdure_status perdure_vm_add_state(perdure_vm *vm, const void *page, unsigned l
     if (st)
         return st;
     note_execution_record(vm);
-    vm->replaying = has_replayable_records(vm);
-    return PERDURE_OK;
+    return count_replay(vm);
 }
 
 const char *perdure_vm_execution_arn(const perdure_vm *vm) { return vm && vm->started ? vm->arn.data : NULL; }
@@ -760,9 +809,8 @@ static perdure_status declare_in(perdure_vm *vm, uint32_t ctx_index, const char 
         return nomem(vm);
     if ((st = op_identify(vm, op, ctx, ++ctx->counter)))
         return st;
-    const pd_operation *rec = op_record(vm, op);
-    if (!rec || !status_terminal(rec->status))
-        vm->replaying = false;
+    if (!is_virtual)
+        note_declared(vm, kind == K_STEP || kind == K_CONDITION, op_record(vm, op));
     *out = handle_of(vm, index);
     *op_out = op;
     return PERDURE_OK;
@@ -2014,9 +2062,8 @@ static perdure_status start_item(perdure_vm *vm, vm_op *batch, unsigned index, p
     perdure_status st = op_identify(vm, item, batch, index);
     if (st)
         return st;
-    const pd_operation *rec = op_record(vm, item);
-    if (!item->is_virtual && (!rec || !status_terminal(rec->status)))
-        vm->replaying = false;   /* as for any declared operation */
+    if (!item->is_virtual)
+        note_declared(vm, false, op_record(vm, item));   /* as for any declared operation */
     it->op = item_index;
     it->state = ITEM_RUNNING;
     batch->running++;

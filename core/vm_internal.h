@@ -110,6 +110,11 @@ struct perdure_vm {
     uint16_t client_tag;      /* in ClientTokens: depends on the seed only */
     long long now_ms;
     bool started, finishing, terminal, replaying, execution;
+    /* Replay lasts until every completed record has been visited (declared,
+     * or inside a context replayed as a whole): visited[i] for records.items[i]
+     * as loaded at the start, replay_left of them still to visit. */
+    unsigned char *visited;
+    size_t visited_len, replay_left;
     pd_bytes arn, token, marker, execution_id;
     /* recorded operations: a list plus an open-addressing index over it */
     pd_op_list records;

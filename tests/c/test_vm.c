@@ -549,7 +549,7 @@ Test(step, replay_succeeded_never_executes)
                                        json_pack("{s:i,s:s}", "Attempt", 1, "Result", "\"ok\""))));
     cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
     perdure_op op = step(&h, PERDURE_ROOT, "charge", NULL);
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "a terminal record keeps replaying");
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "its only completed record is replayed: replay is over");
     cr_expect_eq(status_of(&h, op), PERDURE_STATUS_SUCCEEDED);
     cr_assert_eq(next_of(&h, op), PERDURE_NEXT_RESULT);
     expect_result(&h, op, "\"ok\"");
@@ -1542,7 +1542,7 @@ Test(child, replay_children_reexecutes_and_reports_the_rebuilt_value)
     cr_assert_eq(next_of(&h, c), PERDURE_NEXT_RESULT, "no new update for a recorded context");
     expect_result(&h, c, big);
     expect_no_batch(&h);
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "both records were visited");
     free(big);
     h_free(&h);
 }
@@ -2042,7 +2042,7 @@ Test(map, replay_started_replays_items_without_updates)
     perdure_batch_config cfg = batch_cfg(1, &c);
     perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 3, &cfg);
     cr_assert_eq(next_of(&h, m), PERDURE_NEXT_EXECUTE);
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "the map itself is not terminal");
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "its completed items are still to be replayed");
     perdure_op i0 = expect_run_item(&h, m, 0);
     cr_assert_eq(next_of(&h, i0), PERDURE_NEXT_RESULT);
     expect_result(&h, i0, "\"a\"");
@@ -2841,12 +2841,48 @@ Test(replaying, transitions_at_the_first_unrecorded_operation)
     cr_assert_eq(next_of(&h, a), PERDURE_NEXT_RESULT);
     cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
     step(&h, PERDURE_ROOT, "b", NULL);
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "every completed record was visited: code after b is new");
     step(&h, PERDURE_ROOT, "c", NULL);
     cr_expect_eq(perdure_vm_is_replaying(h.vm), 0);
     perdure_vm_free(h.vm);
     h.vm = NULL;
     cr_expect_eq(perdure_vm_is_replaying(NULL), 0);
+    h_free(&h);
+}
+
+Test(replaying, lasts_until_every_completed_record_is_visited)
+{
+    opid inner = HC(ID1, 1);
+    harness h;
+    h_init(&h);
+    /* a child completed as a whole (its step inside), a pending callback, a fired wait */
+    h_start(&h, json_pack("[o,o,o,o]", with(rec(ID1, "CONTEXT", "RunInChildContext", "kid", "SUCCEEDED"),
+                                            "ContextDetails", json_pack("{s:s}", "Result", "1")),
+                          with_parent(step_rec(inner.s, NULL, "SUCCEEDED", 1), ID1),
+                          rec(ID2, "CALLBACK", "Callback", "cb", "STARTED"),
+                          rec(ID3, "WAIT", "Wait", "w", "SUCCEEDED")));
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    perdure_op c = child(&h, PERDURE_ROOT, "kid");
+    cr_assert_eq(next_of(&h, c), PERDURE_NEXT_RESULT);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "the wait is still to be replayed");
+    perdure_op cb = 0;
+    perdure_callback_config cc = {.size = sizeof cc};
+    cr_assert_eq(perdure_vm_callback(h.vm, PERDURE_ROOT, "cb", &cc, &cb), PERDURE_OK);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "a pending record does not end replay while completed ones remain");
+    perdure_op w = 0;
+    cr_assert_eq(perdure_vm_wait(h.vm, PERDURE_ROOT, "w", 5, &w), PERDURE_OK);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "the child's inner step counts as replayed with the child");
+    h_free(&h);
+}
+
+Test(replaying, a_step_to_run_again_ends_replay)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o,o]", step_rec(ID1, "a", "READY", 1), step_rec(ID2, "b", "SUCCEEDED", 1)));
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    step(&h, PERDURE_ROOT, "a", NULL);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "its body runs for real");
     h_free(&h);
 }
 
@@ -2869,9 +2905,9 @@ Test(replaying, map_item_without_record_ends_replay)
                                json_pack("{s:b,s:s}", "ReplayChildren", 1, "Result", ""))));
     perdure_op m = batch_op(&h, "m", PERDURE_BATCH_MAP, 1, NULL);
     cr_assert_eq(next_of(&h, m), PERDURE_NEXT_RESULT);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "m2 is still to be replayed");
     perdure_op m2 = batch_op(&h, "m2", PERDURE_BATCH_MAP, 1, NULL);
     cr_assert_eq(next_of(&h, m2), PERDURE_NEXT_EXECUTE);
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
     perdure_op i0 = expect_run_item(&h, m2, 0);   /* not recorded: new work from here on */
     cr_expect_eq(perdure_vm_is_replaying(h.vm), 0);
     (void)i0;
@@ -3559,7 +3595,7 @@ Test(map, replay_children_reruns_items_over_their_records)
     succeed(&h, m, "{\"all\":[\"rebuilt\"]}");
     cr_assert_eq(next_of(&h, m), PERDURE_NEXT_RESULT);
     expect_result(&h, m, "{\"all\":[\"rebuilt\"]}");
-    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "every record was visited");
     expect_no_batch(&h);
     h_free(&h);
 }
