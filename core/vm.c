@@ -149,6 +149,8 @@ static void options_read(perdure_vm_options *dst, const perdure_vm_options *src)
         dst->compress_threshold = 4096;
     if (!dst->max_inline_result)
         dst->max_inline_result = 6ULL * 1024 * 1024 - 50;
+    if (dst->async_flush_ms <= 0)
+        dst->async_flush_ms = 100;
 }
 
 perdure_status perdure_vm_new(const perdure_vm_options *opts, perdure_vm **out)
@@ -452,6 +454,7 @@ static uint64_t enqueue(perdure_vm *vm, pd_update *u, bool sync)
     slot->u = *u;
     slot->seq = ++vm->next_seq;
     slot->sync = sync;
+    slot->queued_ms = vm->now_ms;
     pd_update_init(u);
     return slot->seq;
 }
@@ -463,6 +466,8 @@ int perdure_vm_wants_flush(const perdure_vm *vm)
     for (size_t i = vm->inflight; i < vm->queue_len; i++)
         if (vm->queue[i].sync)
             return 1;
+    if (vm->queue_len > vm->inflight && vm->now_ms - vm->queue[vm->inflight].queued_ms >= vm->opts.async_flush_ms)
+        return !vm->awaiting_response;
     return vm->finishing && vm->queue_len > vm->inflight;
 }
 

@@ -97,6 +97,7 @@ typedef struct pd_queued {
     pd_update u;
     uint64_t seq;
     bool sync;
+    long long queued_ms;   /* the VM's clock when queued */
 } pd_queued;
 
 struct perdure_vm {

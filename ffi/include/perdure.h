@@ -290,6 +290,12 @@ typedef struct perdure_vm_options {
     unsigned long long max_batch_bytes;   /* 0: 750 KiB of encoded updates */
     unsigned long long compress_threshold;/* msgpack payloads at least this long are zstd-compressed; 0: 4096 */
     unsigned long long max_inline_result; /* 0: 6 MiB - 50: larger results are checkpointed (§4.12) */
+    /* Updates that need no answer (a context's or an at-least-once step's
+     * START) ride with the next synchronous one, or are flushed once they
+     * have waited this long by the VM's clock (perdure_vm_set_now), so that a
+     * long step body does not hide its START. 0: 100 ms. A caller that never
+     * moves the clock keeps them until the next synchronous update. */
+    long long async_flush_ms;
 } perdure_vm_options;
 
 perdure_status perdure_vm_options_init(perdure_vm_options *opts);
@@ -501,7 +507,9 @@ perdure_status perdure_vm_batch_item(const perdure_vm *vm, perdure_op batch, uns
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-/* Non-zero when a synchronous update waits to be flushed. */
+/* Non-zero when a synchronous update waits to be flushed, or an update that
+ * needs no answer has waited async_flush_ms. A binding whose user code runs
+ * long (a step body) calls perdure_vm_set_now and this from a timer. */
 int perdure_vm_wants_flush(const perdure_vm *vm);
 
 /* Encodes the next batch of queued updates (FIFO, within the batch limits) as

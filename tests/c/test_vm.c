@@ -660,6 +660,29 @@ Test(step, at_most_once_start_is_sync)
     h_free(&h);
 }
 
+Test(step, a_start_that_waits_too_long_is_flushed_on_its_own)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, NULL);
+    perdure_op op = step(&h, PERDURE_ROOT, "slow", NULL);
+    cr_assert_eq(next_of(&h, op), PERDURE_NEXT_EXECUTE, "an at-least-once START needs no answer");
+    cr_expect_eq(perdure_vm_wants_flush(h.vm), 0, "it rides with the result");
+    cr_assert_eq(perdure_vm_set_now(h.vm, NOW_MS + 99), PERDURE_OK);
+    cr_expect_eq(perdure_vm_wants_flush(h.vm), 0, "99 ms: not yet");
+    cr_assert_eq(perdure_vm_set_now(h.vm, NOW_MS + 100), PERDURE_OK);
+    cr_expect_eq(perdure_vm_wants_flush(h.vm), 1, "the body runs long: the START goes out alone");
+    json_t *u = h_flush(&h, NULL);
+    expect_count(u, 1);
+    expect_update(upd(u, 0), ID1, "STEP", "Step", "START", "slow", NULL);
+    cr_expect_eq(perdure_vm_wants_flush(h.vm), 0);
+    succeed(&h, op, "1");
+    u = h_flush(&h, NULL);
+    expect_count(u, 1);
+    expect_update(upd(u, 0), ID1, "STEP", "Step", "SUCCEED", "slow", NULL);
+    h_free(&h);
+}
+
 Test(step, at_most_once_started_is_interrupted_and_retried)
 {
     harness h;

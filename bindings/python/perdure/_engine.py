@@ -106,6 +106,9 @@ class Engine:
             raise (MemoryError if st == lib.PERDURE_E_NOMEM else RuntimeError)(f"perdure_vm_new: {status_name(st)}")
         self._vm = out[0]
         self._transport = transport
+        self._broken: Exception | None = None   # a transport failure seen by the ticker
+        self._ticker: threading.Thread | None = None
+        self._stop_ticker = threading.Event()
         self.lock = threading.RLock()
         # Notified whenever a map/parallel item reports its outcome.
         self.changed = threading.Condition(self.lock)
@@ -127,7 +130,29 @@ class Engine:
         self._check(lib.perdure_vm_input(self._vm, data, size))
         return bytes(ffi.buffer(data[0], size[0])) if size[0] else b""
 
+    def start_ticker(self, clock: Callable[[], int], period_s: float = 0.05) -> None:
+        """Keeps the VM's clock moving while user code runs, so that queued
+        updates the VM wants out (a START behind a long step body) are flushed
+        even when no operation call comes; the VM decides when."""
+
+        def tick():
+            while not self._stop_ticker.wait(period_s):
+                with self.lock:
+                    if not self.active or self._vm is None or self._broken is not None:
+                        return
+                    lib.perdure_vm_set_now(self._vm, clock())
+                    try:
+                        self.flush()
+                    except Exception as e:  # noqa: BLE001  (raised in the handler's thread at its next flush)
+                        self._broken = e
+
+        self._ticker = threading.Thread(target=tick, name="perdure-ticker", daemon=True)
+        self._ticker.start()
+
     def close(self) -> None:
+        self._stop_ticker.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
         with self.lock:
             self.active = False
             if self._vm is not None:
@@ -174,6 +199,8 @@ class Engine:
     def flush(self) -> None:
         """Sends batches until no synchronous update waits (caller holds the lock)."""
         vm = self.vm
+        if self._broken is not None:
+            raise TransportError(f"checkpoint failed: {self._broken}") from self._broken
         while lib.perdure_vm_wants_flush(vm):
             buf = ffi.new("perdure_buf *")
             self._check(lib.perdure_vm_take_batch(vm, buf))

@@ -78,17 +78,19 @@ def _serialize_result(result: Any) -> bytes:
                              "e.g. BatchResult.to_dict())") from e
 
 
-def run_invocation(func: Callable, payload: bytes, wire: int, transport: Callable[[bytes], bytes], now_ms: int,
-                   lambda_context: Any = None) -> bytes:
+def run_invocation(func: Callable, payload: bytes, wire: int, transport: Callable[[bytes], bytes],
+                   clock: Callable[[], int], lambda_context: Any = None) -> bytes:
     """Runs one invocation of `func` (a @durable_execution function, or a plain
     `func(event, lambda_context)` served as a non-durable function).
 
-    Returns the invocation output. Raises InvocationError (e.g. a failing
-    checkpoint) when the invocation must be retried from its last checkpoint.
+    `clock()` is the service's time in epoch ms. Returns the invocation
+    output. Raises InvocationError (e.g. a failing checkpoint) when the
+    invocation must be retried from its last checkpoint.
     """
     engine = Engine(wire, transport)
     try:
-        engine.start(payload, now_ms)
+        engine.start(payload, clock())
+        engine.start_ticker(clock)
         outcome, result, error = lib.PERDURE_OUTCOME_SUCCEEDED, None, None
         try:
             event = _decode_event(engine)

@@ -91,7 +91,7 @@ class Worker:
             return take_buf(buf)
 
         try:
-            output = run_invocation(self._handlers[function], payload, WIRE_MSGPACK, transport, self.store.now())
+            output = run_invocation(self._handlers[function], payload, WIRE_MSGPACK, transport, self.store.now)
         except (InvocationError, MemoryError) as e:
             # The service re-invokes from the last checkpoint.
             lib.perdure_lease_abandon(lease, str(e).encode("utf-8", "replace"))
