@@ -213,11 +213,12 @@ static pid_t delayed_starter(void)
 
 Test(worker, lease_wait_wakes_when_another_process_starts_an_execution)
 {
+    long long t0 = mono_ms();        /* the child starts its execution 200 ms after the fork */
     pid_t pid = delayed_starter();   /* before opening: the child inherits no SQLite connection */
     cr_assert_geq(pid, 0);
     perdure_store *s = open_store(true, 0);
     perdure_lease *l = NULL;
-    long long cpu0 = cpu_ms(), t0 = mono_ms();
+    long long cpu0 = cpu_ms();
     OK(s, perdure_store_lease_wait(s, &fn_ref, 1, "w", 10000, &l));
     long long cpu = cpu_ms() - cpu0, elapsed = mono_ms() - t0;
     cr_assert_not_null(l, "woken with a lease");
