@@ -212,6 +212,8 @@ class Engine:
             st = lib.perdure_vm_apply_response(vm, response, len(response))
             if st:
                 raise TransportError(f"checkpoint response refused: {self.errmsg()}")
+            # An acknowledged update may settle a map/parallel item.
+            self.changed.notify_all()
 
     def drive(self, op: int) -> int:
         """perdure_vm_op_next until it says something other than CHECKPOINT."""

@@ -512,7 +512,9 @@ class _BatchRun:
                                                           thread_name_prefix="perdure-item")
                             pool.submit(self._run_item, index, item)
                     elif action == lib.PERDURE_BATCH_WAIT:
-                        engine.changed.wait()
+                        # Woken when an item reports or a checkpoint is
+                        # acknowledged; the timeout only bounds a missed wake-up.
+                        engine.changed.wait(timeout=1.0)
                     elif action == lib.PERDURE_BATCH_DONE:
                         return
                     else:
