@@ -46,6 +46,10 @@ from perdure.testing import (  # noqa: E402
 from perdure.testing.pytest_plugin import durable_runner  # noqa: E402, F401  (the plugin's fixture)
 from perdure.waits import WaitForConditionConfig, WaitForConditionDecision  # noqa: E402
 
+# Every duration skipped below is a minute or more: a run that slept through one
+# would take at least that; this bound stays loose for a loaded machine.
+NOT_SLEPT = 30  # seconds
+
 HOUR = datetime.timedelta(hours=1)
 
 
@@ -81,7 +85,7 @@ def test_a_one_hour_wait_takes_no_time(runner_of):
     runner = runner_of(one_hour_nap)
     started = time.monotonic()
     result = runner.run(input={"order": 7})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.status is InvocationStatus.SUCCEEDED
     assert json.loads(result.result) == {"event": {"order": 7}, "steps": ["before", "after"]}
     assert result.error is None
@@ -149,7 +153,7 @@ def test_retry_delays_are_skipped(runner_of):
     runner = runner_of(handler)
     started = time.monotonic()
     result = runner.run()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.status is InvocationStatus.SUCCEEDED
     assert json.loads(result.result) == "connected"
     step = result.get_step("connect")
@@ -194,7 +198,7 @@ def test_wait_for_condition_polls_are_skipped(runner_of):
     runner = runner_of(handler)
     started = time.monotonic()
     result = runner.run()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert json.loads(result.result) == 5
     assert runner.clock.skipped >= datetime.timedelta(hours=2) - datetime.timedelta(seconds=1)
 
@@ -228,7 +232,7 @@ def test_callback_timeout_is_skipped_and_surfaces_as_callback_timeout_error(runn
     runner = runner_of(handler)
     started = time.monotonic()
     result = runner.run()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.status is InvocationStatus.FAILED
     assert result.error.type == "CallbackTimeoutError"
     assert result.error.message == "Callback timed out"
@@ -256,7 +260,7 @@ def test_caught_callback_timeout_and_heartbeat_timeout(runner_of):
     runner = runner_of(handler)
     started = time.monotonic()
     result = runner.run()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert json.loads(result.result) == [
         ["plain", "CallbackTimeoutError", "Callback timed out", "Callback.Timeout"],
         ["beat", "CallbackTimeoutError", "Callback timed out on heartbeat", "Callback.Heartbeat"],
@@ -283,7 +287,7 @@ def test_wait_for_callback_and_send_callback_success(runner_of):
     assert runner.describe(arn)["Status"] == "RUNNING"
     runner.send_callback_success(callback_id, json.dumps({"approved": True}).encode())
     result = runner.wait_for_result(arn, timeout=10)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.status is InvocationStatus.SUCCEEDED
     assert json.loads(result.result) == {"answer": {"approved": True}, "for": {"order": 1}}
     approval = result.get_callback("approval")
@@ -341,7 +345,7 @@ def test_run_returns_pending_while_a_callback_waits_for_the_outside(runner_of):
     runner = runner_of(handler)
     started = time.monotonic()
     pending = runner.run()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert pending.status is InvocationStatus.PENDING
     assert pending.result is None and pending.error is None
     human = pending.get_callback("human")
@@ -381,7 +385,7 @@ def test_an_unanswered_callback_with_a_timeout_times_out_in_wait_for_result(runn
     runner.wait_for_callback(arn, name="approval")
     started = time.monotonic()
     result = runner.wait_for_result(arn)      # nobody can answer any more: the 5 minutes are skipped
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.error.type == "CallbackTimeoutError"
 
 
@@ -527,7 +531,7 @@ def test_invoke_of_registered_targets(runner_of):
     runner = runner_of(invoker, functions={"doubler": doubler, "refuser": refuser})
     started = time.monotonic()
     result = runner.run(input={"n": 21})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < NOT_SLEPT
     assert result.status is InvocationStatus.SUCCEEDED
     out = json.loads(result.result)
     assert out["ok"] == {"doubled": 42}
