@@ -32,7 +32,7 @@ from perdure._native import ffi, lib  # noqa: E402
 # The modules of this suite that get the hang guard below (the other test
 # files of this directory belong to other suites and keep their own rules).
 GUARDED_MODULES = {"test_context_ops", "test_bad_input", "test_worker_crash"}
-DEFAULT_HANG_LIMIT_S = 30
+DEFAULT_HANG_LIMIT_S = 20
 
 
 class HangTimeout(BaseException):
