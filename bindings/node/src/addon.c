@@ -1,0 +1,2342 @@
+/*
+ * perdure.node: the Node-API addon of the Node.js SDK, a thin layer over
+ * libperdure (ffi/include/perdure.h). Every exported function wraps ONE C
+ * function and its JS name says which (vmStep -> perdure_vm_step); the JS
+ * side (lib/) holds no protocol, retry, id or batching logic.
+ *
+ * Handles. perdure_vm, perdure_store and perdure_lease are JS objects created
+ * here (napi_wrap, tagged with napi_type_tag_object so that a foreign object is
+ * refused). A wrong or closed handle throws; it never reaches libperdure.
+ *   - vm: freed by vmFree or by the GC finalizer.
+ *   - store: closed by storeClose or by the finalizer. A C-side count of live
+ *     leases keeps the perdure_store open until its last lease ends, whatever
+ *     the order in which the GC finalizes the objects.
+ *   - lease: ended by leaseComplete / leaseAbandon; a lease collected while
+ *     still open is abandoned by its finalizer (recorded as a crash, re-run).
+ *
+ * Threads. libperdure handles are used by one thread at a time. Everything
+ * runs on the JS thread except the two blocking calls, which run in
+ * napi_async_work on the libuv pool: perdure_store_lease_wait
+ * (storeLeaseWait) and perdure_lease_checkpoint (leaseCheckpoint, which
+ * commits and fsyncs). While one runs, its store is marked busy: any other
+ * call on that store or one of its leases throws PERDURE_E_MISUSE instead of
+ * touching the handle from two threads. (The JS side holds a per-store promise
+ * mutex so that this never happens in normal use; the flag is the backstop.)
+ * The work keeps a reference to the JS handle object, so neither is collected
+ * before the work completes. Request bytes are copied before the work starts.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <perdure.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- plumbing ------------------------------------------------------------- */
+
+#define CHECK_NAPI(call)                                                                  \
+    do {                                                                                  \
+        if ((call) != napi_ok) {                                                          \
+            throw_napi(env, #call);                                                       \
+            return NULL;                                                                  \
+        }                                                                                 \
+    } while (0)
+
+#define ARGS(n)                                                                           \
+    size_t argc = (n);                                                                    \
+    napi_value argv[(n) > 0 ? (n) : 1];                                                   \
+    CHECK_NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                     \
+    for (size_t i_ = argc; i_ < (size_t)(n); i_++)                                        \
+        napi_get_undefined(env, &argv[i_]);
+
+static void throw_napi(napi_env env, const char *what)
+{
+    const napi_extended_error_info *ei = NULL;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending)
+        return;
+    napi_get_last_error_info(env, &ei);
+    char msg[512];
+    snprintf(msg, sizeof msg, "perdure.node: %s failed: %s", what,
+             ei && ei->error_message ? ei->error_message : "Node-API error");
+    napi_throw_type_error(env, NULL, msg);
+}
+
+/* Throws Error(message) with .code = the status name and .status = status. */
+static void throw_status(napi_env env, perdure_status st, const char *message)
+{
+    napi_value msg, err, code, num;
+    const char *name = perdure_status_name(st);
+    char buf[1024];
+    if (!message || !*message)
+        message = name;
+    snprintf(buf, sizeof buf, "%s", message);
+    napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+    napi_create_int32(env, st, &num);
+    napi_set_named_property(env, err, "code", code);
+    napi_set_named_property(env, err, "status", num);
+    napi_throw(env, err);
+}
+
+static void throw_misuse(napi_env env, const char *message)
+{
+    throw_status(env, PERDURE_E_MISUSE, message);
+}
+
+static napi_value undefined(napi_env env)
+{
+    napi_value v;
+    napi_get_undefined(env, &v);
+    return v;
+}
+
+static napi_value null_value(napi_env env)
+{
+    napi_value v;
+    napi_get_null(env, &v);
+    return v;
+}
+
+static bool is_nullish(napi_env env, napi_value v)
+{
+    napi_valuetype t;
+    if (napi_typeof(env, v, &t) != napi_ok)
+        return true;
+    return t == napi_undefined || t == napi_null;
+}
+
+static napi_value make_string(napi_env env, const char *s)
+{
+    napi_value v;
+    if (!s)
+        return null_value(env);
+    if (napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v) != napi_ok)
+        return null_value(env);
+    return v;
+}
+
+static napi_value make_int(napi_env env, long long n)
+{
+    napi_value v;
+    napi_create_int64(env, n, &v);
+    return v;
+}
+
+static napi_value make_bool(napi_env env, int b)
+{
+    napi_value v;
+    napi_get_boolean(env, b != 0, &v);
+    return v;
+}
+
+static napi_value make_buffer(napi_env env, const unsigned char *data, unsigned long long len)
+{
+    napi_value v;
+    void *copy = NULL;
+    if (napi_create_buffer_copy(env, (size_t)len, data ? (const void *)data : "", &copy, &v) != napi_ok)
+        return NULL;
+    return v;
+}
+
+/* Copies an owned perdure_buf into a Buffer and frees it (perdure_buf_free). */
+static napi_value take_buf(napi_env env, perdure_buf *buf)
+{
+    napi_value v = make_buffer(env, buf->data, buf->len);
+    perdure_buf_free(buf);
+    return v;
+}
+
+/* A malloc'd UTF-8 copy of a JS string; NULL (ok) for null/undefined when
+ * nullable. Returns false after throwing. */
+static bool get_string(napi_env env, napi_value v, bool nullable, const char *what, char **out)
+{
+    *out = NULL;
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined || t == napi_null) {
+        if (nullable)
+            return true;
+    } else if (t == napi_string) {
+        size_t len = 0;
+        napi_get_value_string_utf8(env, v, NULL, 0, &len);
+        char *s = malloc(len + 1);
+        if (!s) {
+            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+            return false;
+        }
+        napi_get_value_string_utf8(env, v, s, len + 1, &len);
+        *out = s;
+        return true;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be a string%s", what, nullable ? " or null" : "");
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+}
+
+static bool get_int64(napi_env env, napi_value v, const char *what, long long dflt, long long *out)
+{
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined || t == napi_null) {
+        *out = dflt;
+        return true;
+    }
+    if (t != napi_number) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s must be a number", what);
+        napi_throw_type_error(env, NULL, msg);
+        return false;
+    }
+    int64_t n;
+    napi_get_value_int64(env, v, &n);
+    *out = n;
+    return true;
+}
+
+static bool get_double(napi_env env, napi_value v, const char *what, double dflt, double *out)
+{
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined || t == napi_null) {
+        *out = dflt;
+        return true;
+    }
+    if (t != napi_number) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s must be a number", what);
+        napi_throw_type_error(env, NULL, msg);
+        return false;
+    }
+    napi_get_value_double(env, v, out);
+    return true;
+}
+
+static napi_value prop(napi_env env, napi_value obj, const char *key)
+{
+    napi_value v = NULL;
+    napi_valuetype t;
+    if (napi_typeof(env, obj, &t) != napi_ok || t != napi_object || napi_get_named_property(env, obj, key, &v) != napi_ok)
+        napi_get_undefined(env, &v);
+    return v;
+}
+
+/* Bytes for a call: a Buffer/TypedArray is borrowed, a string is copied
+ * (*owned set), null/undefined gives data NULL. */
+typedef struct bytes_arg {
+    const unsigned char *data;
+    unsigned long long len;
+    char *owned;
+} bytes_arg;
+
+static bool get_bytes(napi_env env, napi_value v, const char *what, bytes_arg *out)
+{
+    memset(out, 0, sizeof *out);
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined || t == napi_null)
+        return true;
+    if (t == napi_string) {
+        size_t len = 0;
+        if (!get_string(env, v, false, what, &out->owned))
+            return false;
+        napi_get_value_string_utf8(env, v, NULL, 0, &len);
+        out->data = (const unsigned char *)out->owned;
+        out->len = len;
+        return true;
+    }
+    bool is_buffer = false, is_typed = false;
+    napi_is_buffer(env, v, &is_buffer);
+    if (is_buffer) {
+        void *data;
+        size_t len;
+        napi_get_buffer_info(env, v, &data, &len);
+        out->data = data;
+        out->len = len;
+        return true;
+    }
+    napi_is_typedarray(env, v, &is_typed);
+    if (is_typed) {
+        napi_typedarray_type tt;
+        size_t n, offset;
+        void *data;
+        napi_value ab;
+        napi_get_typedarray_info(env, v, &tt, &n, &data, &ab, &offset);
+        if (tt == napi_uint8_array) {
+            out->data = data;
+            out->len = n;
+            return true;
+        }
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be a Buffer, a Uint8Array, a string or null", what);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+}
+
+/* ---- strings kept for the duration of one call ------------------------------ */
+typedef struct strpool {
+    char **items;
+    size_t len, cap;
+} strpool;
+
+static char *pool_keep(strpool *p, char *s)
+{
+    if (!s)
+        return NULL;
+    if (p->len == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        char **items = realloc(p->items, cap * sizeof *items);
+        if (!items) {
+            free(s);
+            return NULL;
+        }
+        p->items = items;
+        p->cap = cap;
+    }
+    p->items[p->len++] = s;
+    return s;
+}
+
+static void pool_free(strpool *p)
+{
+    for (size_t i = 0; i < p->len; i++)
+        free(p->items[i]);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+/* A string property into the pool (NULL when absent). */
+static bool pool_prop(napi_env env, strpool *p, napi_value obj, const char *key, const char **out)
+{
+    char *s;
+    *out = NULL;
+    if (!get_string(env, prop(env, obj, key), true, key, &s))
+        return false;
+    *out = pool_keep(p, s);
+    return true;
+}
+
+/* {ErrorType, ErrorMessage, ErrorData, StackTrace: [string]} -> perdure_error_info */
+static bool get_error_info(napi_env env, napi_value v, strpool *p, perdure_error_info *out,
+                           const char ***trace_out)
+{
+    memset(out, 0, sizeof *out);
+    *trace_out = NULL;
+    if (is_nullish(env, v))
+        return true;
+    if (!pool_prop(env, p, v, "ErrorType", &out->error_type) ||
+        !pool_prop(env, p, v, "ErrorMessage", &out->error_message) ||
+        !pool_prop(env, p, v, "ErrorData", &out->error_data))
+        return false;
+    napi_value trace = prop(env, v, "StackTrace");
+    bool is_array = false;
+    napi_is_array(env, trace, &is_array);
+    if (is_array) {
+        uint32_t n = 0;
+        napi_get_array_length(env, trace, &n);
+        const char **lines = calloc(n ? n : 1, sizeof *lines);
+        if (!lines) {
+            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+            return false;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            napi_value line;
+            char *s;
+            napi_get_element(env, trace, i, &line);
+            if (!get_string(env, line, false, "StackTrace[i]", &s)) {
+                free(lines);
+                return false;
+            }
+            lines[i] = pool_keep(p, s);
+        }
+        out->stack_trace = lines;
+        out->stack_trace_len = n;
+        *trace_out = lines;
+    }
+    return true;
+}
+
+/* perdure_error_view -> {kind, ErrorType, ErrorMessage, ErrorData, StackTrace} */
+static napi_value error_view_object(napi_env env, const perdure_error_view *view)
+{
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "kind", make_int(env, view->kind));
+    if (view->error_type)
+        napi_set_named_property(env, obj, "ErrorType", make_string(env, view->error_type));
+    if (view->error_message)
+        napi_set_named_property(env, obj, "ErrorMessage", make_string(env, view->error_message));
+    if (view->error_data)
+        napi_set_named_property(env, obj, "ErrorData", make_string(env, view->error_data));
+    if (view->stack_trace_len) {
+        napi_value arr;
+        napi_create_array_with_length(env, (size_t)view->stack_trace_len, &arr);
+        for (unsigned long long i = 0; i < view->stack_trace_len; i++)
+            napi_set_element(env, arr, (uint32_t)i, make_string(env, view->stack_trace[i]));
+        napi_set_named_property(env, obj, "StackTrace", arr);
+    }
+    return obj;
+}
+
+/* ---- retry / wait / completion configs as plain objects --------------------- */
+
+/* {maxAttempts, backoff, initialDelaySeconds, maxDelaySeconds, backoffRate,
+ *  incrementSeconds, jitter, retryableErrors: [{pattern, regex}],
+ *  retryableErrorTypes: [string]} -> perdure_retry_config. Arrays are
+ *  allocated into *arrays (freed by the caller). */
+typedef struct retry_holder {
+    perdure_retry_config cfg;
+    const char **errors;
+    unsigned char *is_regex;
+    const char **types;
+} retry_holder;
+
+static void retry_holder_free(retry_holder *h)
+{
+    free(h->errors);
+    free(h->is_regex);
+    free(h->types);
+    memset(h, 0, sizeof *h);
+}
+
+static bool get_retry_config(napi_env env, napi_value v, strpool *p, retry_holder *h)
+{
+    memset(h, 0, sizeof *h);
+    h->cfg.size = sizeof h->cfg;
+    perdure_retry_config_preset(&h->cfg, PERDURE_RETRY_CONFIG_DEFAULTS);
+    long long n;
+    double d;
+    if (!get_int64(env, prop(env, v, "maxAttempts"), "maxAttempts", h->cfg.max_attempts, &n))
+        return false;
+    h->cfg.max_attempts = (unsigned)(n < 0 ? 0 : n);
+    if (!get_int64(env, prop(env, v, "backoff"), "backoff", h->cfg.backoff, &n))
+        return false;
+    h->cfg.backoff = (perdure_backoff)n;
+    if (!get_double(env, prop(env, v, "initialDelaySeconds"), "initialDelaySeconds", h->cfg.initial_delay_seconds, &d))
+        return false;
+    h->cfg.initial_delay_seconds = d;
+    if (!get_double(env, prop(env, v, "maxDelaySeconds"), "maxDelaySeconds", h->cfg.max_delay_seconds, &d))
+        return false;
+    h->cfg.max_delay_seconds = d;
+    if (!get_double(env, prop(env, v, "backoffRate"), "backoffRate", h->cfg.backoff_rate, &d))
+        return false;
+    h->cfg.backoff_rate = d;
+    if (!get_double(env, prop(env, v, "incrementSeconds"), "incrementSeconds", h->cfg.increment_seconds, &d))
+        return false;
+    h->cfg.increment_seconds = d;
+    if (!get_int64(env, prop(env, v, "jitter"), "jitter", h->cfg.jitter, &n))
+        return false;
+    h->cfg.jitter = (perdure_jitter)n;
+
+    napi_value errors = prop(env, v, "retryableErrors");
+    bool is_array = false;
+    napi_is_array(env, errors, &is_array);
+    if (is_array) {
+        uint32_t len = 0;
+        napi_get_array_length(env, errors, &len);
+        h->errors = calloc(len ? len : 1, sizeof *h->errors);
+        h->is_regex = calloc(len ? len : 1, 1);
+        if (!h->errors || !h->is_regex) {
+            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+            return false;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            napi_value e;
+            bool regex = false;
+            napi_get_element(env, errors, i, &e);
+            if (!pool_prop(env, p, e, "pattern", &h->errors[i]))
+                return false;
+            napi_get_value_bool(env, prop(env, e, "regex"), &regex);
+            h->is_regex[i] = regex;
+            if (!h->errors[i]) {
+                napi_throw_type_error(env, NULL, "retryableErrors[i].pattern must be a string");
+                return false;
+            }
+        }
+        h->cfg.retryable_errors = h->errors;
+        h->cfg.retryable_errors_is_regex = h->is_regex;
+        h->cfg.retryable_errors_len = len;
+    }
+    napi_value types = prop(env, v, "retryableErrorTypes");
+    napi_is_array(env, types, &is_array);
+    if (is_array) {
+        uint32_t len = 0;
+        napi_get_array_length(env, types, &len);
+        h->types = calloc(len ? len : 1, sizeof *h->types);
+        if (!h->types) {
+            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+            return false;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            napi_value e;
+            char *s;
+            napi_get_element(env, types, i, &e);
+            if (!get_string(env, e, false, "retryableErrorTypes[i]", &s))
+                return false;
+            h->types[i] = pool_keep(p, s);
+        }
+        h->cfg.retryable_error_types = h->types;
+        h->cfg.retryable_error_types_len = len;
+    }
+    return true;
+}
+
+static napi_value retry_config_object(napi_env env, const perdure_retry_config *cfg)
+{
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_value v;
+    napi_set_named_property(env, obj, "maxAttempts", make_int(env, cfg->max_attempts));
+    napi_set_named_property(env, obj, "backoff", make_int(env, cfg->backoff));
+    napi_create_double(env, cfg->initial_delay_seconds, &v);
+    napi_set_named_property(env, obj, "initialDelaySeconds", v);
+    napi_create_double(env, cfg->max_delay_seconds, &v);
+    napi_set_named_property(env, obj, "maxDelaySeconds", v);
+    napi_create_double(env, cfg->backoff_rate, &v);
+    napi_set_named_property(env, obj, "backoffRate", v);
+    napi_create_double(env, cfg->increment_seconds, &v);
+    napi_set_named_property(env, obj, "incrementSeconds", v);
+    napi_set_named_property(env, obj, "jitter", make_int(env, cfg->jitter));
+    return obj;
+}
+
+static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    perdure_wait_config_init(cfg);
+    long long n;
+    double d;
+    if (!get_int64(env, prop(env, v, "maxAttempts"), "maxAttempts", cfg->max_attempts, &n))
+        return false;
+    cfg->max_attempts = (unsigned)(n < 0 ? 0 : n);
+    if (!get_double(env, prop(env, v, "initialDelaySeconds"), "initialDelaySeconds", cfg->initial_delay_seconds, &d))
+        return false;
+    cfg->initial_delay_seconds = d;
+    if (!get_double(env, prop(env, v, "maxDelaySeconds"), "maxDelaySeconds", cfg->max_delay_seconds, &d))
+        return false;
+    cfg->max_delay_seconds = d;
+    if (!get_double(env, prop(env, v, "backoffRate"), "backoffRate", cfg->backoff_rate, &d))
+        return false;
+    cfg->backoff_rate = d;
+    if (!get_int64(env, prop(env, v, "jitter"), "jitter", cfg->jitter, &n))
+        return false;
+    cfg->jitter = (perdure_jitter)n;
+    return true;
+}
+
+static napi_value decision_object(napi_env env, const perdure_retry_decision *d)
+{
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "shouldRetry", make_bool(env, d->should_retry));
+    napi_set_named_property(env, obj, "delaySeconds", make_int(env, d->delay_seconds));
+    return obj;
+}
+
+/* ---- module-level functions ---------------------------------------------------- */
+
+/* version() -> perdure_version() */
+static napi_value js_version(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    return make_string(env, perdure_version());
+}
+
+/* statusName(status) -> perdure_status_name() */
+static napi_value js_status_name(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    long long st;
+    if (!get_int64(env, argv[0], "status", 0, &st))
+        return NULL;
+    return make_string(env, perdure_status_name((perdure_status)st));
+}
+
+/* idHash(scheme, raw) -> perdure_id_hash() */
+static napi_value js_id_hash(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    long long scheme;
+    char *raw;
+    if (!get_int64(env, argv[0], "scheme", 0, &scheme) || !get_string(env, argv[1], false, "raw", &raw))
+        return NULL;
+    char out[72];
+    perdure_status st = perdure_id_hash((perdure_id_scheme)scheme, raw, out, sizeof out);
+    free(raw);
+    if (st) {
+        throw_status(env, st, "perdure_id_hash failed");
+        return NULL;
+    }
+    return make_string(env, out);
+}
+
+/* retryPreset(preset) -> perdure_retry_config_preset() */
+static napi_value js_retry_preset(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    long long preset;
+    if (!get_int64(env, argv[0], "preset", 0, &preset))
+        return NULL;
+    perdure_retry_config cfg = {.size = sizeof cfg};
+    perdure_status st = perdure_retry_config_preset(&cfg, (perdure_retry_preset)preset);
+    if (st) {
+        throw_status(env, st, "perdure_retry_config_preset: unknown preset");
+        return NULL;
+    }
+    return retry_config_object(env, &cfg);
+}
+
+/* retryDecide(config, attemptsMade, error, random01) -> perdure_retry_decide() */
+static napi_value js_retry_decide(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    strpool pool = {0};
+    retry_holder h;
+    perdure_error_info err;
+    const char **trace = NULL;
+    long long attempts;
+    double random01;
+    napi_value result = NULL;
+    if (get_retry_config(env, argv[0], &pool, &h) && get_int64(env, argv[1], "attemptsMade", 0, &attempts) &&
+        get_error_info(env, argv[2], &pool, &err, &trace) && get_double(env, argv[3], "random01", 0.5, &random01)) {
+        perdure_retry_decision d;
+        perdure_status st = perdure_retry_decide(&h.cfg, (unsigned)(attempts < 0 ? 0 : attempts), &err, random01, &d);
+        if (st)
+            throw_status(env, st, "perdure_retry_decide: invalid retry configuration");
+        else
+            result = decision_object(env, &d);
+    }
+    free(trace);
+    retry_holder_free(&h);
+    pool_free(&pool);
+    return result;
+}
+
+/* waitConfigInit() -> perdure_wait_config_init() */
+static napi_value js_wait_config_init(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    perdure_wait_config cfg = {.size = sizeof cfg};
+    perdure_wait_config_init(&cfg);
+    napi_value obj, v;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "maxAttempts", make_int(env, cfg.max_attempts));
+    napi_create_double(env, cfg.initial_delay_seconds, &v);
+    napi_set_named_property(env, obj, "initialDelaySeconds", v);
+    napi_create_double(env, cfg.max_delay_seconds, &v);
+    napi_set_named_property(env, obj, "maxDelaySeconds", v);
+    napi_create_double(env, cfg.backoff_rate, &v);
+    napi_set_named_property(env, obj, "backoffRate", v);
+    napi_set_named_property(env, obj, "jitter", make_int(env, cfg.jitter));
+    return obj;
+}
+
+/* waitDecide(config, attempt, random01) -> perdure_wait_decide() */
+static napi_value js_wait_decide(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    perdure_wait_config cfg;
+    long long attempt;
+    double random01;
+    if (!get_wait_config(env, argv[0], &cfg) || !get_int64(env, argv[1], "attempt", 1, &attempt) ||
+        !get_double(env, argv[2], "random01", 0.5, &random01))
+        return NULL;
+    perdure_retry_decision d;
+    perdure_status st = perdure_wait_decide(&cfg, (unsigned)(attempt < 0 ? 0 : attempt), random01, &d);
+    if (st) {
+        throw_status(env, st, "perdure_wait_decide: invalid wait configuration");
+        return NULL;
+    }
+    return decision_object(env, &d);
+}
+
+/* outputFailed(wire, error) -> perdure_output_failed() */
+static napi_value js_output_failed(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    long long wire;
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    napi_value result = NULL;
+    if (get_int64(env, argv[0], "wire", PERDURE_WIRE_JSON, &wire) && get_error_info(env, argv[1], &pool, &err, &trace)) {
+        perdure_vm_options opts = {.size = sizeof opts};
+        perdure_vm_options_init(&opts);
+        opts.wire = (perdure_wire)wire;
+        perdure_buf buf = {0};
+        perdure_status st = perdure_output_failed(&opts, &err, &buf);
+        if (st)
+            throw_status(env, st, "perdure_output_failed failed");
+        else
+            result = take_buf(env, &buf);
+    }
+    free(trace);
+    pool_free(&pool);
+    return result;
+}
+
+/* ---- the VM handle ------------------------------------------------------------------ */
+
+static const napi_type_tag VM_TAG = {0x7065726475726576ULL, 0x6d2d68616e646c65ULL};
+static const napi_type_tag STORE_TAG = {0x7065726475726573ULL, 0x746f72652d68646cULL};
+static const napi_type_tag LEASE_TAG = {0x706572647572656cULL, 0x656173652d68646cULL};
+
+typedef struct vm_box {
+    perdure_vm *vm;
+} vm_box;
+
+static void vm_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    vm_box *box = data;
+    perdure_vm_free(box->vm);
+    free(box);
+}
+
+static void *unwrap_tagged(napi_env env, napi_value v, const napi_type_tag *tag, const char *what)
+{
+    bool ok = false;
+    void *data = NULL;
+    napi_valuetype t;
+    char msg[160];
+    if (napi_typeof(env, v, &t) == napi_ok && t == napi_object && napi_check_object_type_tag(env, v, tag, &ok) == napi_ok &&
+        ok && napi_unwrap(env, v, &data) == napi_ok && data)
+        return data;
+    snprintf(msg, sizeof msg, "expected a %s handle", what);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+}
+
+/* The live perdure_vm of a handle; throws for a foreign object or a freed VM. */
+static vm_box *get_vm(napi_env env, napi_value v)
+{
+    vm_box *box = unwrap_tagged(env, v, &VM_TAG, "perdure_vm");
+    if (!box)
+        return NULL;
+    if (!box->vm) {
+        throw_misuse(env, "this perdure_vm has been freed (vmFree)");
+        return NULL;
+    }
+    return box;
+}
+
+static napi_value vm_error(napi_env env, vm_box *box, perdure_status st)
+{
+    throw_status(env, st, perdure_vm_errmsg(box->vm));
+    return NULL;
+}
+
+static bool get_op(napi_env env, napi_value v, perdure_op *out)
+{
+    long long n;
+    if (!get_int64(env, v, "op", 0, &n))
+        return false;
+    if (n < 0 || n > 0xffffffffLL) {
+        throw_status(env, PERDURE_E_MISUSE, "operation handle out of range");
+        return false;
+    }
+    *out = (perdure_op)n;
+    return true;
+}
+
+/* vmNew({wire, idScheme, randomSeed, asyncFlushMs, ...}) -> perdure_vm_new() */
+static napi_value js_vm_new(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    perdure_vm_options opts = {.size = sizeof opts};
+    perdure_vm_options_init(&opts);
+    long long n;
+    if (!get_int64(env, prop(env, argv[0], "wire"), "wire", opts.wire, &n))
+        return NULL;
+    opts.wire = (perdure_wire)n;
+    if (!get_int64(env, prop(env, argv[0], "idScheme"), "idScheme", opts.id_scheme, &n))
+        return NULL;
+    opts.id_scheme = (perdure_id_scheme)n;
+    if (!get_int64(env, prop(env, argv[0], "randomSeed"), "randomSeed", 0, &n))
+        return NULL;
+    opts.random_seed = (unsigned long long)n;
+    if (!get_int64(env, prop(env, argv[0], "asyncFlushMs"), "asyncFlushMs", opts.async_flush_ms, &n))
+        return NULL;
+    opts.async_flush_ms = n;
+    if (!get_int64(env, prop(env, argv[0], "maxBatchUpdates"), "maxBatchUpdates", (long long)opts.max_batch_updates, &n))
+        return NULL;
+    opts.max_batch_updates = (unsigned long long)n;
+    if (!get_int64(env, prop(env, argv[0], "maxInlineResult"), "maxInlineResult", (long long)opts.max_inline_result, &n))
+        return NULL;
+    opts.max_inline_result = (unsigned long long)n;
+    perdure_vm *vm = NULL;
+    perdure_status st = perdure_vm_new(&opts, &vm);
+    if (st) {
+        throw_status(env, st, "perdure_vm_new failed");
+        return NULL;
+    }
+    vm_box *box = calloc(1, sizeof *box);
+    napi_value obj;
+    if (!box || napi_create_object(env, &obj) != napi_ok) {
+        perdure_vm_free(vm);
+        free(box);
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    box->vm = vm;
+    if (napi_wrap(env, obj, box, vm_finalize, NULL, NULL) != napi_ok) {
+        vm_finalize(env, box, NULL);
+        throw_napi(env, "napi_wrap");
+        return NULL;
+    }
+    napi_type_tag_object(env, obj, &VM_TAG);
+    return obj;
+}
+
+/* vmFree(vm) -> perdure_vm_free(); later calls on the handle throw. */
+static napi_value js_vm_free(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = unwrap_tagged(env, argv[0], &VM_TAG, "perdure_vm");
+    if (!box)
+        return NULL;
+    perdure_vm_free(box->vm);
+    box->vm = NULL;
+    return undefined(env);
+}
+
+/* vmErrmsg(vm) -> perdure_vm_errmsg() */
+static napi_value js_vm_errmsg(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    return box ? make_string(env, perdure_vm_errmsg(box->vm)) : NULL;
+}
+
+static const char *type_name(perdure_op_type t)
+{
+    static const char *names[] = {"EXECUTION", "STEP", "WAIT", "CALLBACK", "CONTEXT", "CHAINED_INVOKE"};
+    return (unsigned)t < 6 ? names[t] : "UNKNOWN";
+}
+
+/* vmNondeterminism(vm) -> perdure_vm_nondeterminism() */
+static napi_value js_vm_nondeterminism(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    if (!box)
+        return NULL;
+    perdure_nondeterminism nd;
+    perdure_status st = perdure_vm_nondeterminism(box->vm, &nd);
+    if (st)
+        return null_value(env);
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "operationId", make_string(env, nd.operation_id));
+    napi_set_named_property(env, obj, "position", make_int(env, (long long)nd.position));
+    napi_set_named_property(env, obj, "contextId", make_string(env, nd.context_id));
+    napi_set_named_property(env, obj, "expectedType", make_string(env, type_name(nd.expected_type)));
+    napi_set_named_property(env, obj, "actualType", make_string(env, type_name(nd.actual_type)));
+    napi_set_named_property(env, obj, "expectedSubType", make_string(env, nd.expected_sub_type));
+    napi_set_named_property(env, obj, "actualSubType", make_string(env, nd.actual_sub_type));
+    napi_set_named_property(env, obj, "expectedName", make_string(env, nd.expected_name));
+    napi_set_named_property(env, obj, "actualName", make_string(env, nd.actual_name));
+    return obj;
+}
+
+/* vmStart(vm, input, nowMs) -> perdure_vm_start() */
+static napi_value js_vm_start(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    vm_box *box = get_vm(env, argv[0]);
+    bytes_arg in;
+    long long now;
+    if (!box || !get_bytes(env, argv[1], "input", &in))
+        return NULL;
+    if (!get_int64(env, argv[2], "nowMs", 0, &now)) {
+        free(in.owned);
+        return NULL;
+    }
+    perdure_status st = perdure_vm_start(box->vm, in.data, in.len, now);
+    free(in.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmStateMarker(vm) -> perdure_vm_state_marker() */
+static napi_value js_vm_state_marker(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    return box ? make_string(env, perdure_vm_state_marker(box->vm)) : NULL;
+}
+
+/* vmExecutionArn(vm) -> perdure_vm_execution_arn() */
+static napi_value js_vm_execution_arn(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    return box ? make_string(env, perdure_vm_execution_arn(box->vm)) : NULL;
+}
+
+/* vmInput(vm) -> perdure_vm_input() */
+static napi_value js_vm_input(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    if (!box)
+        return NULL;
+    const unsigned char *data = NULL;
+    unsigned long long len = 0;
+    perdure_status st = perdure_vm_input(box->vm, &data, &len);
+    return st ? vm_error(env, box, st) : make_buffer(env, data, len);
+}
+
+/* vmIsReplaying(vm) -> perdure_vm_is_replaying() */
+static napi_value js_vm_is_replaying(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    return box ? make_bool(env, perdure_vm_is_replaying(box->vm)) : NULL;
+}
+
+/* vmSetNow(vm, nowMs) -> perdure_vm_set_now() */
+static napi_value js_vm_set_now(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    vm_box *box = get_vm(env, argv[0]);
+    long long now;
+    if (!box || !get_int64(env, argv[1], "nowMs", 0, &now))
+        return NULL;
+    perdure_status st = perdure_vm_set_now(box->vm, now);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* {semantics, retry, callerDecidesRetry} -> perdure_step_config */
+static bool get_step_config(napi_env env, napi_value v, strpool *p, retry_holder *h, bool *has_retry,
+                            perdure_step_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    *has_retry = false;
+    memset(h, 0, sizeof *h);
+    if (is_nullish(env, v))
+        return true;
+    long long n;
+    if (!get_int64(env, prop(env, v, "semantics"), "semantics", 0, &n))
+        return false;
+    cfg->semantics = (perdure_step_semantics)n;
+    bool b = false;
+    napi_get_value_bool(env, prop(env, v, "callerDecidesRetry"), &b);
+    cfg->caller_decides_retry = b;
+    napi_value retry = prop(env, v, "retry");
+    if (!is_nullish(env, retry)) {
+        if (!get_retry_config(env, retry, p, h))
+            return false;
+        *has_retry = true;
+        cfg->retry = &h->cfg;
+    }
+    return true;
+}
+
+static bool get_callback_config(napi_env env, napi_value v, perdure_callback_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    long long n;
+    if (!get_int64(env, prop(env, v, "timeoutSeconds"), "timeoutSeconds", 0, &n))
+        return false;
+    cfg->timeout_seconds = n;
+    if (!get_int64(env, prop(env, v, "heartbeatTimeoutSeconds"), "heartbeatTimeoutSeconds", 0, &n))
+        return false;
+    cfg->heartbeat_timeout_seconds = n;
+    return true;
+}
+
+static napi_value op_value(napi_env env, perdure_op op)
+{
+    napi_value v;
+    napi_create_uint32(env, op, &v);
+    return v;
+}
+
+/* vmStep(vm, ctx, name, config) -> perdure_vm_step() */
+static napi_value js_vm_step(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    char *name = NULL;
+    if (!box || !get_op(env, argv[1], &ctx) || !get_string(env, argv[2], true, "name", &name))
+        return NULL;
+    strpool pool = {0};
+    retry_holder h;
+    bool has_retry;
+    perdure_step_config cfg;
+    napi_value result = NULL;
+    if (get_step_config(env, argv[3], &pool, &h, &has_retry, &cfg)) {
+        perdure_status st = perdure_vm_step(box->vm, ctx, name, &cfg, &op);
+        result = st ? vm_error(env, box, st) : op_value(env, op);
+    }
+    retry_holder_free(&h);
+    pool_free(&pool);
+    free(name);
+    return result;
+}
+
+/* vmWait(vm, ctx, name, seconds) -> perdure_vm_wait() */
+static napi_value js_vm_wait(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    char *name = NULL;
+    long long seconds;
+    if (!box || !get_op(env, argv[1], &ctx) || !get_int64(env, argv[3], "seconds", 0, &seconds) ||
+        !get_string(env, argv[2], true, "name", &name))
+        return NULL;
+    perdure_status st = perdure_vm_wait(box->vm, ctx, name, seconds, &op);
+    free(name);
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* vmCallback(vm, ctx, name, {timeoutSeconds, heartbeatTimeoutSeconds}) -> perdure_vm_callback() */
+static napi_value js_vm_callback(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    char *name = NULL;
+    perdure_callback_config cfg;
+    if (!box || !get_op(env, argv[1], &ctx) || !get_callback_config(env, argv[3], &cfg) ||
+        !get_string(env, argv[2], true, "name", &name))
+        return NULL;
+    perdure_status st = perdure_vm_callback(box->vm, ctx, name, &cfg, &op);
+    free(name);
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* vmChild(vm, ctx, name, subType, isVirtual) -> perdure_vm_child() */
+static napi_value js_vm_child(napi_env env, napi_callback_info info)
+{
+    ARGS(5);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    char *name = NULL, *sub_type = NULL;
+    bool is_virtual = false;
+    if (!box || !get_op(env, argv[1], &ctx))
+        return NULL;
+    if (!get_string(env, argv[2], true, "name", &name))
+        return NULL;
+    if (!get_string(env, argv[3], true, "subType", &sub_type)) {
+        free(name);
+        return NULL;
+    }
+    napi_get_value_bool(env, argv[4], &is_virtual);
+    perdure_status st = perdure_vm_child(box->vm, ctx, name, sub_type, is_virtual, &op);
+    free(name);
+    free(sub_type);
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* vmBatch(vm, ctx, name, kind, count, {maxConcurrency, completion, nesting, itemNames}) -> perdure_vm_batch() */
+static napi_value js_vm_batch(napi_env env, napi_callback_info info)
+{
+    ARGS(6);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    long long kind, count, n;
+    double d;
+    if (!box || !get_op(env, argv[1], &ctx) || !get_int64(env, argv[3], "kind", 0, &kind) ||
+        !get_int64(env, argv[4], "count", 0, &count))
+        return NULL;
+    if (count < 0 || count > 0xffffffffLL) {
+        throw_status(env, PERDURE_E_INVALID, "item count out of range");
+        return NULL;
+    }
+    perdure_batch_config cfg = {.size = sizeof cfg};
+    perdure_completion_config completion = {.size = sizeof completion};
+    perdure_completion_config_init(&completion);
+    napi_value c = argv[5];
+    if (!get_int64(env, prop(env, c, "maxConcurrency"), "maxConcurrency", -1, &n))
+        return NULL;
+    cfg.max_concurrency = (int)n;
+    if (!get_int64(env, prop(env, c, "nesting"), "nesting", 0, &n))
+        return NULL;
+    cfg.nesting = (perdure_nesting)n;
+    napi_value cc = prop(env, c, "completion");
+    if (!is_nullish(env, cc)) {
+        if (!get_int64(env, prop(env, cc, "minSuccessful"), "minSuccessful", -1, &n))
+            return NULL;
+        completion.min_successful = (int)n;
+        if (!get_int64(env, prop(env, cc, "toleratedFailureCount"), "toleratedFailureCount", -1, &n))
+            return NULL;
+        completion.tolerated_failure_count = (int)n;
+        if (!get_double(env, prop(env, cc, "toleratedFailurePercentage"), "toleratedFailurePercentage", -1, &d))
+            return NULL;
+        completion.tolerated_failure_percentage = d;
+        cfg.completion = &completion;
+    }
+    char *name = NULL;
+    if (!get_string(env, argv[2], true, "name", &name))
+        return NULL;
+    strpool pool = {0};
+    const char **names = NULL;
+    napi_value item_names = prop(env, c, "itemNames");
+    bool is_array = false;
+    napi_is_array(env, item_names, &is_array);
+    if (is_array) {
+        uint32_t len = 0;
+        napi_get_array_length(env, item_names, &len);
+        if (len != (uint32_t)count) {
+            free(name);
+            throw_status(env, PERDURE_E_INVALID, "itemNames must have one name per item");
+            return NULL;
+        }
+        names = calloc(len ? len : 1, sizeof *names);
+        for (uint32_t i = 0; names && i < len; i++) {
+            napi_value e;
+            char *s;
+            napi_get_element(env, item_names, i, &e);
+            if (!get_string(env, e, false, "itemNames[i]", &s)) {
+                free(names);
+                pool_free(&pool);
+                free(name);
+                return NULL;
+            }
+            names[i] = pool_keep(&pool, s);
+        }
+        cfg.item_names = names;
+    }
+    perdure_status st = perdure_vm_batch(box->vm, ctx, name, (perdure_batch_kind)kind, (unsigned)count, &cfg, &op);
+    free(names);
+    pool_free(&pool);
+    free(name);
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* vmWaitForCondition(vm, ctx, name, {wait, initialState}) -> perdure_vm_wait_for_condition() */
+static napi_value js_vm_wait_for_condition(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    if (!box || !get_op(env, argv[1], &ctx))
+        return NULL;
+    perdure_condition_config cfg = {.size = sizeof cfg};
+    perdure_wait_config wait;
+    napi_value w = prop(env, argv[3], "wait");
+    if (!is_nullish(env, w)) {
+        if (!get_wait_config(env, w, &wait))
+            return NULL;
+        cfg.wait = &wait;
+    }
+    bytes_arg initial;
+    if (!get_bytes(env, prop(env, argv[3], "initialState"), "initialState", &initial))
+        return NULL;
+    cfg.initial_state = initial.data;
+    cfg.initial_state_len = initial.len;
+    char *name = NULL;
+    if (!get_string(env, argv[2], true, "name", &name)) {
+        free(initial.owned);
+        return NULL;
+    }
+    perdure_status st = perdure_vm_wait_for_condition(box->vm, ctx, name, &cfg, &op);
+    free(name);
+    free(initial.owned);
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* vmWaitForCallback(vm, ctx, name, callbackConfig, submitterStepConfig) -> perdure_vm_wait_for_callback() */
+static napi_value js_vm_wait_for_callback(napi_env env, napi_callback_info info)
+{
+    ARGS(5);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    perdure_callback_config cb;
+    if (!box || !get_op(env, argv[1], &ctx) || !get_callback_config(env, argv[3], &cb))
+        return NULL;
+    strpool pool = {0};
+    retry_holder h;
+    bool has_retry;
+    perdure_step_config scfg;
+    napi_value result = NULL;
+    char *name = NULL;
+    if (get_step_config(env, argv[4], &pool, &h, &has_retry, &scfg) && get_string(env, argv[2], true, "name", &name)) {
+        perdure_status st = perdure_vm_wait_for_callback(box->vm, ctx, name, &cb, &scfg, &op);
+        result = st ? vm_error(env, box, st) : op_value(env, op);
+    }
+    free(name);
+    retry_holder_free(&h);
+    pool_free(&pool);
+    return result;
+}
+
+/* vmInvoke(vm, ctx, name, functionName, tenantId, payload) -> perdure_vm_invoke() */
+static napi_value js_vm_invoke(napi_env env, napi_callback_info info)
+{
+    ARGS(6);
+    vm_box *box = get_vm(env, argv[0]);
+    perdure_op ctx, op = 0;
+    if (!box || !get_op(env, argv[1], &ctx))
+        return NULL;
+    char *name = NULL, *fn = NULL, *tenant = NULL;
+    bytes_arg payload = {0};
+    napi_value result = NULL;
+    if (get_string(env, argv[2], true, "name", &name) && get_string(env, argv[3], false, "functionName", &fn) &&
+        get_string(env, argv[4], true, "tenantId", &tenant) && get_bytes(env, argv[5], "payload", &payload)) {
+        perdure_status st = perdure_vm_invoke(box->vm, ctx, name, fn, tenant, payload.data, payload.len, &op);
+        result = st ? vm_error(env, box, st) : op_value(env, op);
+    }
+    free(name);
+    free(fn);
+    free(tenant);
+    free(payload.owned);
+    return result;
+}
+
+#define VM_OP_ARGS(n)                                                                     \
+    ARGS(n);                                                                              \
+    vm_box *box = get_vm(env, argv[0]);                                                   \
+    perdure_op op;                                                                        \
+    if (!box || !get_op(env, argv[1], &op))                                               \
+        return NULL;
+
+/* vmOpNext(vm, op) -> perdure_vm_op_next() */
+static napi_value js_vm_op_next(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_next next;
+    perdure_status st = perdure_vm_op_next(box->vm, op, &next);
+    return st ? vm_error(env, box, st) : make_int(env, next);
+}
+
+/* vmOpSucceed(vm, op, payload|null) -> perdure_vm_op_succeed() */
+static napi_value js_vm_op_succeed(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(3);
+    bytes_arg payload;
+    if (!get_bytes(env, argv[2], "payload", &payload))
+        return NULL;
+    perdure_status st = perdure_vm_op_succeed(box->vm, op, payload.data, payload.len);
+    free(payload.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmOpFail(vm, op, error) -> perdure_vm_op_fail() */
+static napi_value js_vm_op_fail(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(3);
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    napi_value result = NULL;
+    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+        perdure_status st = perdure_vm_op_fail(box->vm, op, &err);
+        result = st ? vm_error(env, box, st) : undefined(env);
+    }
+    free(trace);
+    pool_free(&pool);
+    return result;
+}
+
+/* vmOpFailDecided(vm, op, error, shouldRetry, delaySeconds) -> perdure_vm_op_fail_decided() */
+static napi_value js_vm_op_fail_decided(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(5);
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    bool retry = false;
+    long long delay;
+    napi_value result = NULL;
+    napi_get_value_bool(env, argv[3], &retry);
+    if (get_int64(env, argv[4], "delaySeconds", 0, &delay) && get_error_info(env, argv[2], &pool, &err, &trace)) {
+        perdure_status st = perdure_vm_op_fail_decided(box->vm, op, &err, retry, delay);
+        result = st ? vm_error(env, box, st) : undefined(env);
+    }
+    free(trace);
+    pool_free(&pool);
+    return result;
+}
+
+/* vmOpSuspended(vm, op) -> perdure_vm_op_suspended() */
+static napi_value js_vm_op_suspended(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_status st = perdure_vm_op_suspended(box->vm, op);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmOpSetSummary(vm, op, summary) -> perdure_vm_op_set_summary() */
+static napi_value js_vm_op_set_summary(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(3);
+    bytes_arg summary;
+    if (!get_bytes(env, argv[2], "summary", &summary))
+        return NULL;
+    perdure_status st = perdure_vm_op_set_summary(box->vm, op, summary.data, summary.len);
+    free(summary.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmOpConditionChecked(vm, op, state, shouldContinue) -> perdure_vm_op_condition_checked() */
+static napi_value js_vm_op_condition_checked(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(4);
+    bytes_arg state;
+    bool cont = false;
+    napi_get_value_bool(env, argv[3], &cont);
+    if (!get_bytes(env, argv[2], "state", &state))
+        return NULL;
+    perdure_status st = perdure_vm_op_condition_checked(box->vm, op, state.data, state.len, cont);
+    free(state.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmOpConditionDecided(vm, op, state, shouldContinue, delaySeconds) -> perdure_vm_op_condition_decided() */
+static napi_value js_vm_op_condition_decided(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(5);
+    bytes_arg state;
+    bool cont = false;
+    long long delay;
+    napi_get_value_bool(env, argv[3], &cont);
+    if (!get_int64(env, argv[4], "delaySeconds", 0, &delay) || !get_bytes(env, argv[2], "state", &state))
+        return NULL;
+    perdure_status st = perdure_vm_op_condition_decided(box->vm, op, state.data, state.len, cont, delay);
+    free(state.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmOpId(vm, op) -> perdure_vm_op_id() */
+static napi_value js_vm_op_id(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    const char *id = perdure_vm_op_id(box->vm, op);
+    if (!id) {
+        throw_misuse(env, "perdure_vm_op_id: bad operation handle");
+        return NULL;
+    }
+    return make_string(env, id);
+}
+
+/* vmOpStatus(vm, op) -> perdure_vm_op_status() */
+static napi_value js_vm_op_status(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_op_status s;
+    perdure_status st = perdure_vm_op_status(box->vm, op, &s);
+    return st ? vm_error(env, box, st) : make_int(env, s);
+}
+
+/* vmOpAttempt(vm, op) -> perdure_vm_op_attempt() */
+static napi_value js_vm_op_attempt(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    unsigned int attempt;
+    perdure_status st = perdure_vm_op_attempt(box->vm, op, &attempt);
+    return st ? vm_error(env, box, st) : make_int(env, attempt);
+}
+
+/* vmOpResult(vm, op) -> perdure_vm_op_result(): a Buffer, or null when there is none */
+static napi_value js_vm_op_result(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    const unsigned char *data = NULL;
+    unsigned long long len = 0;
+    perdure_status st = perdure_vm_op_result(box->vm, op, &data, &len);
+    if (st)
+        return vm_error(env, box, st);
+    return data ? make_buffer(env, data, len) : null_value(env);
+}
+
+/* vmOpError(vm, op) -> perdure_vm_op_error() */
+static napi_value js_vm_op_error(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_error_view view;
+    perdure_status st = perdure_vm_op_error(box->vm, op, &view);
+    return st ? vm_error(env, box, st) : error_view_object(env, &view);
+}
+
+/* vmOpCallbackId(vm, op) -> perdure_vm_op_callback_id() */
+static napi_value js_vm_op_callback_id(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    const char *id = NULL;
+    perdure_status st = perdure_vm_op_callback_id(box->vm, op, &id);
+    return st ? vm_error(env, box, st) : make_string(env, id);
+}
+
+/* vmOpRetryDelay(vm, op) -> perdure_vm_op_retry_delay() */
+static napi_value js_vm_op_retry_delay(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    long long seconds;
+    perdure_status st = perdure_vm_op_retry_delay(box->vm, op, &seconds);
+    return st ? vm_error(env, box, st) : make_int(env, seconds);
+}
+
+/* vmBatchPoll(vm, batch) -> perdure_vm_batch_poll(): {action, index, item} */
+static napi_value js_vm_batch_poll(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_batch_poll poll;
+    perdure_status st = perdure_vm_batch_poll(box->vm, op, &poll);
+    if (st)
+        return vm_error(env, box, st);
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "action", make_int(env, poll.action));
+    napi_set_named_property(env, obj, "index", make_int(env, poll.index));
+    napi_set_named_property(env, obj, "item", op_value(env, poll.item));
+    return obj;
+}
+
+/* vmBatchOutcome(vm, batch) -> perdure_vm_batch_outcome() */
+static napi_value js_vm_batch_outcome(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_batch_outcome o;
+    perdure_status st = perdure_vm_batch_outcome(box->vm, op, &o);
+    if (st)
+        return vm_error(env, box, st);
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "reason", make_int(env, o.reason));
+    napi_set_named_property(env, obj, "total", make_int(env, o.total));
+    napi_set_named_property(env, obj, "succeeded", make_int(env, o.succeeded));
+    napi_set_named_property(env, obj, "failed", make_int(env, o.failed));
+    napi_set_named_property(env, obj, "started", make_int(env, o.started));
+    return obj;
+}
+
+/* vmBatchItem(vm, batch, index) -> perdure_vm_batch_item(): {status, item} */
+static napi_value js_vm_batch_item(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(3);
+    long long index;
+    if (!get_int64(env, argv[2], "index", 0, &index))
+        return NULL;
+    perdure_op_status s;
+    perdure_op item = 0;
+    perdure_status st = perdure_vm_batch_item(box->vm, op, (unsigned)index, &s, &item);
+    if (st)
+        return vm_error(env, box, st);
+    napi_value obj;
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "status", make_int(env, s));
+    napi_set_named_property(env, obj, "item", op_value(env, item));
+    return obj;
+}
+
+/* vmWantsFlush(vm) -> perdure_vm_wants_flush() */
+static napi_value js_vm_wants_flush(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    return box ? make_bool(env, perdure_vm_wants_flush(box->vm)) : NULL;
+}
+
+/* vmTakeBatch(vm) -> perdure_vm_take_batch(): a Buffer, or null when nothing is queued */
+static napi_value js_vm_take_batch(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    if (!box)
+        return NULL;
+    perdure_buf buf = {0};
+    perdure_status st = perdure_vm_take_batch(box->vm, &buf);
+    if (st)
+        return vm_error(env, box, st);
+    if (!buf.data)
+        return null_value(env);
+    return take_buf(env, &buf);
+}
+
+/* vmApplyResponse(vm, response) -> perdure_vm_apply_response() */
+static napi_value js_vm_apply_response(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    vm_box *box = get_vm(env, argv[0]);
+    bytes_arg resp;
+    if (!box || !get_bytes(env, argv[1], "response", &resp))
+        return NULL;
+    perdure_status st = perdure_vm_apply_response(box->vm, resp.data, resp.len);
+    free(resp.owned);
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+/* vmFinish(vm, outcome, payload, error) -> perdure_vm_finish(): the next action */
+static napi_value js_vm_finish(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    vm_box *box = get_vm(env, argv[0]);
+    long long outcome;
+    bytes_arg payload;
+    if (!box || !get_int64(env, argv[1], "outcome", 0, &outcome) || !get_bytes(env, argv[2], "payload", &payload))
+        return NULL;
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    napi_value result = NULL;
+    bool has_error = !is_nullish(env, argv[3]);
+    if (get_error_info(env, argv[3], &pool, &err, &trace)) {
+        perdure_next next;
+        perdure_status st = perdure_vm_finish(box->vm, (perdure_outcome)outcome, payload.data, payload.len,
+                                              has_error ? &err : NULL, &next);
+        result = st ? vm_error(env, box, st) : make_int(env, next);
+    }
+    free(trace);
+    pool_free(&pool);
+    free(payload.owned);
+    return result;
+}
+
+/* vmOutput(vm) -> perdure_vm_output() */
+static napi_value js_vm_output(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    vm_box *box = get_vm(env, argv[0]);
+    if (!box)
+        return NULL;
+    perdure_buf buf = {0};
+    perdure_status st = perdure_vm_output(box->vm, &buf);
+    return st ? vm_error(env, box, st) : take_buf(env, &buf);
+}
+
+/* ---- the store and its leases ----------------------------------------------------------- */
+
+typedef struct store_box {
+    perdure_store *store;
+    int js_alive;        /* the JS object exists (not finalized) */
+    int busy;            /* an async work item is using the store */
+    unsigned leases;     /* live leases: the store is closed only when this is 0 */
+    int close_requested; /* storeClose / finalizer asked while leases were live */
+    char errmsg[512];    /* the reason a closed handle cannot be used */
+} store_box;
+
+typedef struct lease_box {
+    perdure_lease *lease;
+    store_box *store;
+} lease_box;
+
+static void store_release(store_box *box)
+{
+    if (box->close_requested && box->leases == 0 && box->store) {
+        perdure_store_close(box->store);
+        box->store = NULL;
+    }
+    if (!box->js_alive && box->leases == 0) {
+        if (box->store)
+            perdure_store_close(box->store);
+        free(box);
+    }
+}
+
+static void store_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    store_box *box = data;
+    box->js_alive = 0;
+    box->close_requested = 1;
+    store_release(box);
+}
+
+static store_box *get_store(napi_env env, napi_value v, bool allow_busy)
+{
+    store_box *box = unwrap_tagged(env, v, &STORE_TAG, "perdure_store");
+    if (!box)
+        return NULL;
+    if (!box->store || box->close_requested) {
+        throw_misuse(env, "this perdure_store is closed (storeClose)");
+        return NULL;
+    }
+    if (box->busy && !allow_busy) {
+        throw_misuse(env, "this perdure_store is in use by a call running off the event loop "
+                          "(storeLeaseWait / leaseCheckpoint): await it first");
+        return NULL;
+    }
+    return box;
+}
+
+static void lease_end(lease_box *lb)
+{
+    lb->lease = NULL;
+    if (lb->store) {
+        store_box *sb = lb->store;
+        lb->store = NULL;
+        sb->leases--;
+        store_release(sb);
+    }
+}
+
+static void lease_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    lease_box *lb = data;
+    if (lb->lease && lb->store && lb->store->store && !lb->store->busy)
+        perdure_lease_abandon(lb->lease, "the lease handle was garbage-collected before it was completed");
+    lease_end(lb);
+    free(lb);
+}
+
+static lease_box *get_lease(napi_env env, napi_value v)
+{
+    lease_box *lb = unwrap_tagged(env, v, &LEASE_TAG, "perdure_lease");
+    if (!lb)
+        return NULL;
+    if (!lb->lease) {
+        throw_misuse(env, "this lease has ended (leaseComplete / leaseAbandon)");
+        return NULL;
+    }
+    if (lb->store->busy) {
+        throw_misuse(env, "this lease's store is in use by a call running off the event loop: await it first");
+        return NULL;
+    }
+    return lb;
+}
+
+static napi_value store_error(napi_env env, store_box *box, perdure_status st)
+{
+    throw_status(env, st, perdure_store_errmsg(box->store));
+    return NULL;
+}
+
+/* storeOpen(path, {leaseMs, synchronousNormal, busyTimeoutMs}) -> perdure_store_open() */
+static napi_value js_store_open(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    char *path;
+    if (!get_string(env, argv[0], false, "path", &path))
+        return NULL;
+    perdure_store_options opts = {.size = sizeof opts};
+    long long n;
+    bool b = false;
+    if (!get_int64(env, prop(env, argv[1], "leaseMs"), "leaseMs", 0, &n)) {
+        free(path);
+        return NULL;
+    }
+    opts.lease_ms = n;
+    if (!get_int64(env, prop(env, argv[1], "busyTimeoutMs"), "busyTimeoutMs", 0, &n)) {
+        free(path);
+        return NULL;
+    }
+    opts.busy_timeout_ms = n;
+    napi_get_value_bool(env, prop(env, argv[1], "synchronousNormal"), &b);
+    opts.synchronous_normal = b;
+    perdure_store *store = NULL;
+    perdure_status st = perdure_store_open(path, &opts, &store);
+    if (st) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "cannot open store %s: %s", path, store ? perdure_store_errmsg(store) : "");
+        perdure_store_close(store);
+        free(path);
+        throw_status(env, st, msg);
+        return NULL;
+    }
+    free(path);
+    store_box *box = calloc(1, sizeof *box);
+    napi_value obj;
+    if (!box || napi_create_object(env, &obj) != napi_ok) {
+        perdure_store_close(store);
+        free(box);
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    box->store = store;
+    box->js_alive = 1;
+    if (napi_wrap(env, obj, box, store_finalize, NULL, NULL) != napi_ok) {
+        perdure_store_close(store);
+        free(box);
+        throw_napi(env, "napi_wrap");
+        return NULL;
+    }
+    napi_type_tag_object(env, obj, &STORE_TAG);
+    return obj;
+}
+
+/* storeClose(store) -> perdure_store_close() (deferred until its last lease ends) */
+static napi_value js_store_close(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    store_box *box = unwrap_tagged(env, argv[0], &STORE_TAG, "perdure_store");
+    if (!box)
+        return NULL;
+    if (box->busy) {
+        throw_misuse(env, "storeClose: the store is in use by a call running off the event loop: await it first");
+        return NULL;
+    }
+    box->close_requested = 1;
+    store_release(box);
+    return undefined(env);
+}
+
+/* storeErrmsg(store) -> perdure_store_errmsg() */
+static napi_value js_store_errmsg(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    store_box *box = get_store(env, argv[0], false);
+    return box ? make_string(env, perdure_store_errmsg(box->store)) : NULL;
+}
+
+/* storeNow(store) -> perdure_store_now() */
+static napi_value js_store_now(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    store_box *box = get_store(env, argv[0], false);
+    return box ? make_int(env, perdure_store_now(box->store)) : NULL;
+}
+
+/* storeStart(store, {functionName, version, name, input, executionTimeoutSeconds}) -> perdure_store_start() */
+static napi_value js_store_start(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    if (!box)
+        return NULL;
+    strpool pool = {0};
+    perdure_start_options opts = {.size = sizeof opts};
+    bytes_arg input = {0};
+    long long timeout;
+    napi_value result = NULL;
+    if (pool_prop(env, &pool, argv[1], "functionName", &opts.function_name) &&
+        pool_prop(env, &pool, argv[1], "version", &opts.version) && pool_prop(env, &pool, argv[1], "name", &opts.name) &&
+        get_bytes(env, prop(env, argv[1], "input"), "input", &input) &&
+        get_int64(env, prop(env, argv[1], "executionTimeoutSeconds"), "executionTimeoutSeconds", 0, &timeout)) {
+        if (!opts.function_name) {
+            napi_throw_type_error(env, NULL, "functionName is required");
+        } else {
+            opts.input = input.data;
+            opts.input_len = input.len;
+            opts.execution_timeout_seconds = timeout;
+            perdure_buf arn = {0};
+            int existed = 0;
+            perdure_status st = perdure_store_start(box->store, &opts, &arn, &existed);
+            if (st) {
+                store_error(env, box, st);
+            } else {
+                napi_create_object(env, &result);
+                napi_value s;
+                size_t len = (size_t)arn.len;
+                while (len && arn.data[len - 1] == 0)
+                    len--;
+                napi_create_string_utf8(env, (const char *)arn.data, len, &s);
+                perdure_buf_free(&arn);
+                napi_set_named_property(env, result, "arn", s);
+                napi_set_named_property(env, result, "existed", make_bool(env, existed));
+            }
+        }
+    }
+    free(input.owned);
+    pool_free(&pool);
+    return result;
+}
+
+static napi_value json_buf(napi_env env, store_box *box, perdure_status st, perdure_buf *buf)
+{
+    if (st) {
+        perdure_buf_free(buf);
+        return store_error(env, box, st);
+    }
+    napi_value s;
+    size_t len = (size_t)buf->len;
+    while (len && buf->data[len - 1] == 0)
+        len--;
+    napi_create_string_utf8(env, buf->data ? (const char *)buf->data : "", len, &s);
+    perdure_buf_free(buf);
+    return s;
+}
+
+/* storeDescribe(store, arn) -> perdure_store_describe(): JSON text */
+static napi_value js_store_describe(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    char *arn;
+    if (!box || !get_string(env, argv[1], false, "arn", &arn))
+        return NULL;
+    perdure_buf buf = {0};
+    perdure_status st = perdure_store_describe(box->store, arn, &buf);
+    free(arn);
+    return json_buf(env, box, st, &buf);
+}
+
+/* storeList(store, functionName|null, status|null) -> perdure_store_list(): JSON text */
+static napi_value js_store_list(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    store_box *box = get_store(env, argv[0], false);
+    char *fn = NULL, *status = NULL;
+    if (!box || !get_string(env, argv[1], true, "functionName", &fn))
+        return NULL;
+    if (!get_string(env, argv[2], true, "status", &status)) {
+        free(fn);
+        return NULL;
+    }
+    perdure_buf buf = {0};
+    perdure_status st = perdure_store_list(box->store, fn, status, &buf);
+    free(fn);
+    free(status);
+    return json_buf(env, box, st, &buf);
+}
+
+/* storeOperations(store, arn) -> perdure_store_operations(): JSON text */
+static napi_value js_store_operations(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    char *arn;
+    if (!box || !get_string(env, argv[1], false, "arn", &arn))
+        return NULL;
+    perdure_buf buf = {0};
+    perdure_status st = perdure_store_operations(box->store, arn, &buf);
+    free(arn);
+    return json_buf(env, box, st, &buf);
+}
+
+/* storeHistory(store, arn, includeData) -> perdure_store_history(): JSON text */
+static napi_value js_store_history(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    store_box *box = get_store(env, argv[0], false);
+    char *arn;
+    bool data = true;
+    if (!box || !get_string(env, argv[1], false, "arn", &arn))
+        return NULL;
+    if (!is_nullish(env, argv[2]))
+        napi_get_value_bool(env, argv[2], &data);
+    perdure_buf buf = {0};
+    perdure_status st = perdure_store_history(box->store, arn, data, &buf);
+    free(arn);
+    return json_buf(env, box, st, &buf);
+}
+
+/* storeCallbackSucceed(store, callbackId, result) -> perdure_store_callback_succeed() */
+static napi_value js_store_callback_succeed(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    store_box *box = get_store(env, argv[0], false);
+    char *id;
+    bytes_arg result;
+    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
+        return NULL;
+    if (!get_bytes(env, argv[2], "result", &result)) {
+        free(id);
+        return NULL;
+    }
+    perdure_status st = perdure_store_callback_succeed(box->store, id, result.data, result.len);
+    free(id);
+    free(result.owned);
+    return st ? store_error(env, box, st) : undefined(env);
+}
+
+/* storeCallbackFail(store, callbackId, error) -> perdure_store_callback_fail() */
+static napi_value js_store_callback_fail(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    store_box *box = get_store(env, argv[0], false);
+    char *id;
+    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
+        return NULL;
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    napi_value result = NULL;
+    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+        perdure_status st = perdure_store_callback_fail(box->store, id, &err);
+        result = st ? store_error(env, box, st) : undefined(env);
+    }
+    free(trace);
+    pool_free(&pool);
+    free(id);
+    return result;
+}
+
+/* storeCallbackHeartbeat(store, callbackId) -> perdure_store_callback_heartbeat() */
+static napi_value js_store_callback_heartbeat(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    char *id;
+    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
+        return NULL;
+    perdure_status st = perdure_store_callback_heartbeat(box->store, id);
+    free(id);
+    return st ? store_error(env, box, st) : undefined(env);
+}
+
+/* storeStop(store, arn, error|null) -> perdure_store_stop() */
+static napi_value js_store_stop(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    store_box *box = get_store(env, argv[0], false);
+    char *arn;
+    if (!box || !get_string(env, argv[1], false, "arn", &arn))
+        return NULL;
+    strpool pool = {0};
+    perdure_error_info err;
+    const char **trace = NULL;
+    napi_value result = NULL;
+    bool has_error = !is_nullish(env, argv[2]);
+    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+        perdure_status st = perdure_store_stop(box->store, arn, has_error ? &err : NULL);
+        result = st ? store_error(env, box, st) : undefined(env);
+    }
+    free(trace);
+    pool_free(&pool);
+    free(arn);
+    return result;
+}
+
+/* storeReleaseWorker(store, workerId) -> perdure_store_release_worker(): the number released */
+static napi_value js_store_release_worker(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    char *id;
+    if (!box || !get_string(env, argv[1], false, "workerId", &id))
+        return NULL;
+    unsigned released = 0;
+    perdure_status st = perdure_store_release_worker(box->store, id, &released);
+    free(id);
+    return st ? store_error(env, box, st) : make_int(env, released);
+}
+
+/* -- storeLeaseWait: perdure_store_lease_wait() in napi_async_work ------------------- */
+
+typedef struct lease_wait_work {
+    napi_async_work work;
+    napi_deferred deferred;
+    napi_ref store_ref;
+    store_box *box;
+    perdure_function_ref *refs;
+    char **strings;
+    unsigned n, nstrings;
+    char *worker_id;
+    long long max_wait_ms;
+    perdure_status st;
+    perdure_lease *lease;
+    char errmsg[512];
+} lease_wait_work;
+
+static void lease_wait_execute(napi_env env, void *data)
+{
+    (void)env;
+    lease_wait_work *w = data;
+    w->st = perdure_store_lease_wait(w->box->store, w->refs, w->n, w->worker_id, w->max_wait_ms, &w->lease);
+    if (w->st)
+        snprintf(w->errmsg, sizeof w->errmsg, "%s", perdure_store_errmsg(w->box->store));
+}
+
+static napi_value wrap_lease(napi_env env, store_box *sb, perdure_lease *lease)
+{
+    lease_box *lb = calloc(1, sizeof *lb);
+    napi_value obj;
+    if (!lb || napi_create_object(env, &obj) != napi_ok) {
+        perdure_lease_abandon(lease, "out of memory");
+        free(lb);
+        return NULL;
+    }
+    lb->lease = lease;
+    lb->store = sb;
+    sb->leases++;
+    if (napi_wrap(env, obj, lb, lease_finalize, NULL, NULL) != napi_ok) {
+        lease_finalize(env, lb, NULL);
+        return NULL;
+    }
+    napi_type_tag_object(env, obj, &LEASE_TAG);
+    return obj;
+}
+
+static void reject_status(napi_env env, napi_deferred d, perdure_status st, const char *message)
+{
+    napi_value msg, err, code, num;
+    napi_create_string_utf8(env, message && *message ? message : perdure_status_name(st), NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_create_string_utf8(env, perdure_status_name(st), NAPI_AUTO_LENGTH, &code);
+    napi_create_int32(env, st, &num);
+    napi_set_named_property(env, err, "code", code);
+    napi_set_named_property(env, err, "status", num);
+    napi_reject_deferred(env, d, err);
+}
+
+static void lease_wait_complete(napi_env env, napi_status status, void *data)
+{
+    lease_wait_work *w = data;
+    w->box->busy = 0;
+    if (status != napi_ok) {
+        if (w->lease)
+            perdure_lease_abandon(w->lease, "the lease wait was cancelled");
+        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "storeLeaseWait: the async work was cancelled");
+    } else if (w->st) {
+        reject_status(env, w->deferred, w->st, w->errmsg);
+    } else if (!w->lease) {
+        napi_resolve_deferred(env, w->deferred, null_value(env));
+    } else {
+        napi_value obj = wrap_lease(env, w->box, w->lease);
+        if (obj)
+            napi_resolve_deferred(env, w->deferred, obj);
+        else
+            reject_status(env, w->deferred, PERDURE_E_NOMEM, "out of memory");
+    }
+    napi_delete_reference(env, w->store_ref);
+    napi_delete_async_work(env, w->work);
+    for (unsigned i = 0; i < w->nstrings; i++)
+        free(w->strings[i]);
+    free(w->strings);
+    free(w->refs);
+    free(w->worker_id);
+    free(w);
+}
+
+/* storeLeaseWait(store, [{name, version}], workerId, maxWaitMs) -> Promise<lease|null>,
+ * perdure_store_lease_wait() run off the event loop. */
+static napi_value js_store_lease_wait(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    store_box *box = get_store(env, argv[0], false);
+    if (!box)
+        return NULL;
+    bool is_array = false;
+    napi_is_array(env, argv[1], &is_array);
+    if (!is_array) {
+        napi_throw_type_error(env, NULL, "functions must be an array of {name, version}");
+        return NULL;
+    }
+    uint32_t n = 0;
+    napi_get_array_length(env, argv[1], &n);
+    lease_wait_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    w->box = box;
+    w->refs = calloc(n ? n : 1, sizeof *w->refs);
+    w->strings = calloc(2 * (size_t)n + 1, sizeof *w->strings);
+    w->n = n;
+    bool ok = w->refs && w->strings;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        napi_value f;
+        char *name = NULL, *version = NULL;
+        napi_get_element(env, argv[1], i, &f);
+        ok = get_string(env, prop(env, f, "name"), false, "functions[i].name", &name);
+        if (ok) {
+            w->strings[w->nstrings++] = name;
+            ok = get_string(env, prop(env, f, "version"), true, "functions[i].version", &version);
+            if (ok && version)
+                w->strings[w->nstrings++] = version;
+            w->refs[i].name = name;
+            w->refs[i].version = version;
+        }
+    }
+    if (ok)
+        ok = get_string(env, argv[2], false, "workerId", &w->worker_id) &&
+             get_int64(env, argv[3], "maxWaitMs", 0, &w->max_wait_ms);
+    napi_value promise = NULL, resource_name;
+    if (ok)
+        ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok &&
+             napi_create_string_utf8(env, "perdure_store_lease_wait", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
+             napi_create_reference(env, argv[0], 1, &w->store_ref) == napi_ok &&
+             napi_create_async_work(env, NULL, resource_name, lease_wait_execute, lease_wait_complete, w, &w->work) ==
+                 napi_ok;
+    if (ok && napi_queue_async_work(env, w->work) == napi_ok) {
+        box->busy = 1;
+        return promise;
+    }
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending)
+        throw_napi(env, "storeLeaseWait");
+    if (w->deferred)
+        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "storeLeaseWait could not start");
+    if (w->work)
+        napi_delete_async_work(env, w->work);
+    if (w->store_ref)
+        napi_delete_reference(env, w->store_ref);
+    for (unsigned i = 0; i < w->nstrings; i++)
+        free(w->strings ? w->strings[i] : NULL);
+    free(w->strings);
+    free(w->refs);
+    free(w->worker_id);
+    free(w);
+    return NULL;
+}
+
+/* leaseInput(lease) -> perdure_lease_input(): a Buffer */
+static napi_value js_lease_input(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    lease_box *lb = get_lease(env, argv[0]);
+    if (!lb)
+        return NULL;
+    const unsigned char *data = NULL;
+    unsigned long long len = 0;
+    perdure_status st = perdure_lease_input(lb->lease, &data, &len);
+    if (st) {
+        throw_status(env, st, perdure_lease_errmsg(lb->lease));
+        return NULL;
+    }
+    return make_buffer(env, data, len);
+}
+
+/* leaseFunction(lease) -> perdure_lease_function() */
+static napi_value js_lease_function(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    lease_box *lb = get_lease(env, argv[0]);
+    return lb ? make_string(env, perdure_lease_function(lb->lease)) : NULL;
+}
+
+/* leaseArn(lease) -> perdure_lease_arn() */
+static napi_value js_lease_arn(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    lease_box *lb = get_lease(env, argv[0]);
+    return lb ? make_string(env, perdure_lease_arn(lb->lease)) : NULL;
+}
+
+/* leaseErrmsg(lease) -> perdure_lease_errmsg() */
+static napi_value js_lease_errmsg(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    lease_box *lb = get_lease(env, argv[0]);
+    return lb ? make_string(env, perdure_lease_errmsg(lb->lease)) : NULL;
+}
+
+/* leaseComplete(lease, output) -> perdure_lease_complete(); the lease ends either way */
+static napi_value js_lease_complete(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    lease_box *lb = get_lease(env, argv[0]);
+    bytes_arg out;
+    if (!lb || !get_bytes(env, argv[1], "output", &out))
+        return NULL;
+    char msg[512] = "";
+    perdure_status st = perdure_lease_complete(lb->lease, out.data, out.len);
+    if (st)
+        snprintf(msg, sizeof msg, "%s", perdure_store_errmsg(lb->store->store));
+    free(out.owned);
+    lease_end(lb);
+    if (st) {
+        throw_status(env, st, msg);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+/* leaseAbandon(lease, reason) -> perdure_lease_abandon(); the lease ends either way */
+static napi_value js_lease_abandon(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    lease_box *lb = get_lease(env, argv[0]);
+    char *reason = NULL;
+    if (!lb || !get_string(env, argv[1], true, "reason", &reason))
+        return NULL;
+    char msg[512] = "";
+    perdure_status st = perdure_lease_abandon(lb->lease, reason);
+    if (st)
+        snprintf(msg, sizeof msg, "%s", perdure_store_errmsg(lb->store->store));
+    free(reason);
+    lease_end(lb);
+    if (st) {
+        throw_status(env, st, msg);
+        return NULL;
+    }
+    return undefined(env);
+}
+
+/* -- leaseCheckpoint: perdure_lease_checkpoint() in napi_async_work ----------------------- */
+
+typedef struct checkpoint_work {
+    napi_async_work work;
+    napi_deferred deferred;
+    napi_ref lease_ref;
+    lease_box *lb;
+    unsigned char *request;
+    unsigned long long request_len;
+    perdure_status st;
+    perdure_buf response;
+    char errmsg[512];
+} checkpoint_work;
+
+static void checkpoint_execute(napi_env env, void *data)
+{
+    (void)env;
+    checkpoint_work *w = data;
+    w->st = perdure_lease_checkpoint(w->lb->lease, w->request, w->request_len, &w->response);
+    if (w->st)
+        snprintf(w->errmsg, sizeof w->errmsg, "%s", perdure_lease_errmsg(w->lb->lease));
+}
+
+static void checkpoint_complete(napi_env env, napi_status status, void *data)
+{
+    checkpoint_work *w = data;
+    if (w->lb->store)
+        w->lb->store->busy = 0;
+    if (status != napi_ok) {
+        perdure_buf_free(&w->response);
+        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "leaseCheckpoint: the async work was cancelled");
+    } else if (w->st) {
+        perdure_buf_free(&w->response);
+        reject_status(env, w->deferred, w->st, w->errmsg[0] ? w->errmsg : "checkpoint failed");
+    } else {
+        napi_value buf = take_buf(env, &w->response);
+        if (buf)
+            napi_resolve_deferred(env, w->deferred, buf);
+        else
+            reject_status(env, w->deferred, PERDURE_E_NOMEM, "out of memory");
+    }
+    napi_delete_reference(env, w->lease_ref);
+    napi_delete_async_work(env, w->work);
+    free(w->request);
+    free(w);
+}
+
+/* leaseCheckpoint(lease, request) -> Promise<Buffer>, perdure_lease_checkpoint()
+ * run off the event loop (it commits one SQLite transaction and fsyncs). */
+static napi_value js_lease_checkpoint(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    lease_box *lb = get_lease(env, argv[0]);
+    bytes_arg req;
+    if (!lb || !get_bytes(env, argv[1], "request", &req))
+        return NULL;
+    checkpoint_work *w = calloc(1, sizeof *w);
+    napi_value promise = NULL, resource_name;
+    bool ok = w != NULL;
+    if (ok) {
+        w->lb = lb;
+        w->request = malloc(req.len ? (size_t)req.len : 1);
+        ok = w->request != NULL;
+        if (ok && req.len)
+            memcpy(w->request, req.data, (size_t)req.len);
+        w->request_len = req.len;
+    }
+    free(req.owned);
+    if (ok)
+        ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok &&
+             napi_create_string_utf8(env, "perdure_lease_checkpoint", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
+             napi_create_reference(env, argv[0], 1, &w->lease_ref) == napi_ok &&
+             napi_create_async_work(env, NULL, resource_name, checkpoint_execute, checkpoint_complete, w, &w->work) ==
+                 napi_ok;
+    if (ok && napi_queue_async_work(env, w->work) == napi_ok) {
+        lb->store->busy = 1;
+        return promise;
+    }
+    if (w) {
+        if (w->deferred)
+            reject_status(env, w->deferred, PERDURE_E_INTERNAL, "leaseCheckpoint could not start");
+        if (w->work)
+            napi_delete_async_work(env, w->work);
+        if (w->lease_ref)
+            napi_delete_reference(env, w->lease_ref);
+        free(w->request);
+        free(w);
+    }
+    throw_status(env, PERDURE_E_NOMEM, "leaseCheckpoint could not start");
+    return NULL;
+}
+
+/* ---- module ---------------------------------------------------------------------- */
+
+typedef struct export_fn {
+    const char *js;
+    const char *c;
+    napi_callback fn;
+} export_fn;
+
+static const export_fn EXPORTS[] = {
+    {"version", "perdure_version", js_version},
+    {"statusName", "perdure_status_name", js_status_name},
+    {"idHash", "perdure_id_hash", js_id_hash},
+    {"retryPreset", "perdure_retry_config_preset", js_retry_preset},
+    {"retryDecide", "perdure_retry_decide", js_retry_decide},
+    {"waitConfigInit", "perdure_wait_config_init", js_wait_config_init},
+    {"waitDecide", "perdure_wait_decide", js_wait_decide},
+    {"outputFailed", "perdure_output_failed", js_output_failed},
+    {"vmNew", "perdure_vm_new", js_vm_new},
+    {"vmFree", "perdure_vm_free", js_vm_free},
+    {"vmErrmsg", "perdure_vm_errmsg", js_vm_errmsg},
+    {"vmNondeterminism", "perdure_vm_nondeterminism", js_vm_nondeterminism},
+    {"vmStart", "perdure_vm_start", js_vm_start},
+    {"vmStateMarker", "perdure_vm_state_marker", js_vm_state_marker},
+    {"vmExecutionArn", "perdure_vm_execution_arn", js_vm_execution_arn},
+    {"vmInput", "perdure_vm_input", js_vm_input},
+    {"vmIsReplaying", "perdure_vm_is_replaying", js_vm_is_replaying},
+    {"vmSetNow", "perdure_vm_set_now", js_vm_set_now},
+    {"vmStep", "perdure_vm_step", js_vm_step},
+    {"vmWait", "perdure_vm_wait", js_vm_wait},
+    {"vmCallback", "perdure_vm_callback", js_vm_callback},
+    {"vmChild", "perdure_vm_child", js_vm_child},
+    {"vmBatch", "perdure_vm_batch", js_vm_batch},
+    {"vmWaitForCondition", "perdure_vm_wait_for_condition", js_vm_wait_for_condition},
+    {"vmWaitForCallback", "perdure_vm_wait_for_callback", js_vm_wait_for_callback},
+    {"vmInvoke", "perdure_vm_invoke", js_vm_invoke},
+    {"vmOpNext", "perdure_vm_op_next", js_vm_op_next},
+    {"vmOpSucceed", "perdure_vm_op_succeed", js_vm_op_succeed},
+    {"vmOpFail", "perdure_vm_op_fail", js_vm_op_fail},
+    {"vmOpFailDecided", "perdure_vm_op_fail_decided", js_vm_op_fail_decided},
+    {"vmOpSuspended", "perdure_vm_op_suspended", js_vm_op_suspended},
+    {"vmOpSetSummary", "perdure_vm_op_set_summary", js_vm_op_set_summary},
+    {"vmOpConditionChecked", "perdure_vm_op_condition_checked", js_vm_op_condition_checked},
+    {"vmOpConditionDecided", "perdure_vm_op_condition_decided", js_vm_op_condition_decided},
+    {"vmOpId", "perdure_vm_op_id", js_vm_op_id},
+    {"vmOpStatus", "perdure_vm_op_status", js_vm_op_status},
+    {"vmOpAttempt", "perdure_vm_op_attempt", js_vm_op_attempt},
+    {"vmOpResult", "perdure_vm_op_result", js_vm_op_result},
+    {"vmOpError", "perdure_vm_op_error", js_vm_op_error},
+    {"vmOpCallbackId", "perdure_vm_op_callback_id", js_vm_op_callback_id},
+    {"vmOpRetryDelay", "perdure_vm_op_retry_delay", js_vm_op_retry_delay},
+    {"vmBatchPoll", "perdure_vm_batch_poll", js_vm_batch_poll},
+    {"vmBatchOutcome", "perdure_vm_batch_outcome", js_vm_batch_outcome},
+    {"vmBatchItem", "perdure_vm_batch_item", js_vm_batch_item},
+    {"vmWantsFlush", "perdure_vm_wants_flush", js_vm_wants_flush},
+    {"vmTakeBatch", "perdure_vm_take_batch", js_vm_take_batch},
+    {"vmApplyResponse", "perdure_vm_apply_response", js_vm_apply_response},
+    {"vmFinish", "perdure_vm_finish", js_vm_finish},
+    {"vmOutput", "perdure_vm_output", js_vm_output},
+    {"storeOpen", "perdure_store_open", js_store_open},
+    {"storeClose", "perdure_store_close", js_store_close},
+    {"storeErrmsg", "perdure_store_errmsg", js_store_errmsg},
+    {"storeNow", "perdure_store_now", js_store_now},
+    {"storeStart", "perdure_store_start", js_store_start},
+    {"storeDescribe", "perdure_store_describe", js_store_describe},
+    {"storeList", "perdure_store_list", js_store_list},
+    {"storeOperations", "perdure_store_operations", js_store_operations},
+    {"storeHistory", "perdure_store_history", js_store_history},
+    {"storeCallbackSucceed", "perdure_store_callback_succeed", js_store_callback_succeed},
+    {"storeCallbackFail", "perdure_store_callback_fail", js_store_callback_fail},
+    {"storeCallbackHeartbeat", "perdure_store_callback_heartbeat", js_store_callback_heartbeat},
+    {"storeStop", "perdure_store_stop", js_store_stop},
+    {"storeReleaseWorker", "perdure_store_release_worker", js_store_release_worker},
+    {"storeLeaseWait", "perdure_store_lease_wait", js_store_lease_wait},
+    {"leaseInput", "perdure_lease_input", js_lease_input},
+    {"leaseFunction", "perdure_lease_function", js_lease_function},
+    {"leaseArn", "perdure_lease_arn", js_lease_arn},
+    {"leaseErrmsg", "perdure_lease_errmsg", js_lease_errmsg},
+    {"leaseCheckpoint", "perdure_lease_checkpoint", js_lease_checkpoint},
+    {"leaseComplete", "perdure_lease_complete", js_lease_complete},
+    {"leaseAbandon", "perdure_lease_abandon", js_lease_abandon},
+};
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    napi_value wraps;
+    CHECK_NAPI(napi_create_object(env, &wraps));
+    for (size_t i = 0; i < sizeof EXPORTS / sizeof EXPORTS[0]; i++) {
+        napi_value fn;
+        CHECK_NAPI(napi_create_function(env, EXPORTS[i].js, NAPI_AUTO_LENGTH, EXPORTS[i].fn, NULL, &fn));
+        CHECK_NAPI(napi_set_named_property(env, exports, EXPORTS[i].js, fn));
+        CHECK_NAPI(napi_set_named_property(env, wraps, EXPORTS[i].js, make_string(env, EXPORTS[i].c)));
+    }
+    /* wraps: JS name -> the C function it wraps, for documentation and tests. */
+    CHECK_NAPI(napi_set_named_property(env, exports, "wraps", wraps));
+    return exports;
+}
+
+NAPI_MODULE(perdure, init)
