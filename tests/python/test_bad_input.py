@@ -361,6 +361,26 @@ def test_context_used_after_the_handler_returned(durable):
     assert [e.get("Name") for e in events(h.history(arn), "StepStarted")] == []
 
 
+def test_operation_inside_a_step_body_does_not_end_well_silently(durable):
+    """A step body is not a context: an operation it calls (through a captured
+    DurableContext) is recorded on the first run but not on replay, since the
+    body is not re-run. The execution must fail naming the stray operation,
+    not go on with a shifted history."""
+
+    @durable_execution
+    def handler(event, ctx):
+        value = ctx.step(lambda sc: ctx.step(lambda inner: 1, name="inner") + 1, name="outer")
+        ctx.wait(Duration(3))
+        return ctx.step(lambda sc: value, name="after")
+
+    h = durable({"fn": handler})
+    arn, d = h.execute("fn")
+    assert d["Status"] == "FAILED"
+    assert d["Error"]["ErrorType"] in ("InvalidStateError", "NonDeterministicExecutionError")
+    assert '"inner"' in d["Error"]["ErrorMessage"]
+    assert not events(h.history(arn), "StepStarted", name="after")
+
+
 # ---------------------------------------------------------------------------
 # non-deterministic replay
 # ---------------------------------------------------------------------------
