@@ -834,13 +834,6 @@ def test_map_item_namer_and_max_concurrency(durable):
     assert names == ["letter-a", "letter-b", "letter-c", "letter-d"]
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, HangTimeout), reason=(
-    "missed wake-up in _BatchRun (46ad0d8 bounds it to a 1 s stall): a map item settles (VM "
-    "batch_item_settled, batch->running--) inside perdure_vm_op_next, called by the item thread's "
-    "engine.drive(item) after the ack was applied; when another thread applied that ack (the ticker, or "
-    "another item's flush), its notify_all came before the settlement and the map's thread, polling in "
-    "between, got PERDURE_BATCH_WAIT and sleeps in engine.changed.wait(timeout=1.0) for the full second. "
-    "Fix: notify_all when drive() returns (e.g. in _run_item after engine.drive(item))"))
 @pytest.mark.hang_limit(60)
 def test_map_items_settle_without_stalls(store_path):
     def body(c, item, i, items):
@@ -1034,12 +1027,6 @@ def test_large_map_result_is_rebuilt_from_its_items_on_replay(durable):
     assert len(payload) < 262_144
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a map/parallel result over 256 KiB is checkpointed with an empty summary: context._batch always calls "
-    "engine.set_summary(op, summary_generator(result) if summary_generator else \"\"), which overrides the "
-    "VM's envelope; protocol 4.11 wants the plain-JSON envelope {type, totalCount, completionReason, "
-    "startedIndexes|completedIndexes, startedCount, successCount, failureCount, status, summary?} "
-    "(concurrency.models.envelope_summary_generator builds it, unused)"))
 @pytest.mark.parametrize("kind", ["map", "parallel"])
 def test_large_batch_result_summary_is_the_protocol_envelope(durable, kind):
     @durable_execution
@@ -1456,12 +1443,6 @@ def test_logger_of_a_child_context_carries_its_parent_id(durable, capfd):
     assert records["in child step"]["operationId"] == step["Id"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the logger of a map item / parallel branch context has the wrong parentId: _batch hands _BatchRun "
-    "`op_id if not flat else self._parent_id` and _run_item uses `self.parent_id or item_id`, so a NESTED "
-    "item logs the map's Id (the official SDK: the item's own CONTEXT Id, create_child_context(operation_id)) "
-    "and a FLAT item logs the map's parent (or, at the root, the item Id) instead of the map's Id (the "
-    "ParentId its operations get, protocol 2 rule 5)"))
 def test_logger_of_map_items_carries_their_parent_id(durable, capfd):
     @durable_execution
     def handler(event, ctx):

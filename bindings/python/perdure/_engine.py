@@ -223,6 +223,8 @@ class Engine:
             while True:
                 self._check(lib.perdure_vm_op_next(vm, op, nxt))
                 if nxt[0] != NEXT_CHECKPOINT:
+                    # A map/parallel item settles inside op_next: wake the map's thread.
+                    self.changed.notify_all()
                     return nxt[0]
                 self.flush()
 

@@ -23,7 +23,13 @@ from perdure._engine import (
     cstr,
 )
 from perdure._native import ffi, lib
-from perdure.concurrency.models import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from perdure.concurrency.models import (
+    BatchItem,
+    BatchItemStatus,
+    BatchResult,
+    CompletionReason,
+    envelope_summary_generator,
+)
 from perdure.config import (
     CallbackConfig,
     ChildConfig,
@@ -430,13 +436,14 @@ class DurableContext:
         if nxt != NEXT_EXECUTE:
             return self._batch_answer(op, nxt, config, op_id)
         item_serdes = config.item_serdes or config.serdes
-        flat = config.nesting_type == NestingType.FLAT
-        _BatchRun(self, op, body, item_serdes, op_id if not flat else self._parent_id).run(
-            config.max_concurrency or count)
+        # Operations inside a FLAT item take the map as their parent.
+        flat_parent = op_id if config.nesting_type == NestingType.FLAT else None
+        _BatchRun(self, op, body, item_serdes, flat_parent).run(config.max_concurrency or count)
         result = self._batch_result(op, item_serdes)
         payload = serialize(config.serdes, result, op_id, engine.arn)
         if len(payload) > lib.PERDURE_REPLAY_CHILDREN_THRESHOLD:
-            engine.set_summary(op, config.summary_generator(result) if config.summary_generator else "")
+            kind_name = "MapResult" if kind == lib.PERDURE_BATCH_MAP else "ParallelResult"
+            engine.set_summary(op, envelope_summary_generator(kind_name, config.summary_generator)(result))
         engine.succeed(op, payload)
         nxt = engine.drive(op)
         return result if nxt == NEXT_RESULT else self._batch_answer(op, nxt, config, op_id)
@@ -483,13 +490,13 @@ class _BatchRun:
     (max_concurrency and completion are its decisions); each started item's
     body runs in a thread of a pool, and reports back under the engine lock."""
 
-    def __init__(self, parent: DurableContext, op: int, body, item_serdes, parent_id):
+    def __init__(self, parent: DurableContext, op: int, body, item_serdes, flat_parent: str | None):
         self.parent = parent
         self.engine = parent._engine  # noqa: SLF001
         self.op = op
         self.body = body
         self.item_serdes = item_serdes
-        self.parent_id = parent_id
+        self.flat_parent = flat_parent
         self.fatal: BaseException | None = None
         self.done = False
 
@@ -528,7 +535,7 @@ class _BatchRun:
         engine = self.engine
         try:
             item_id = engine.op_id(item)
-            ctx = self.parent._child(item, self.parent_id or item_id)  # noqa: SLF001
+            ctx = self.parent._child(item, self.flat_parent or item_id)  # noqa: SLF001
             try:
                 value = self.body(ctx, index)
             except SuspendExecution:
