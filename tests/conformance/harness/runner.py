@@ -125,7 +125,7 @@ def _python_probe(cfg: Config) -> list[str]:
     return [cfg.python, "-m", "perdure", "worker", "--help"]
 
 
-NODE_WORKER = Path("bindings") / "node" / "bin" / "perdure-worker.js"
+NODE_WORKER = Path("bindings") / "node" / "bin" / "perdure-worker.mjs"
 
 
 def _node_command(cfg: Config, store: Path, specs: list[str]) -> list[str]:
