@@ -4,9 +4,10 @@
  * wraps one C function of libperdure; `native.wraps` maps each JS name to the C
  * name. Where it comes from, first match wins:
  *   - $PERDURE_NODE_ADDON (a development build);
- *   - the copy installed into this package by `npm install` (../perdure.node,
- *     with libperdure.so.0 beside it, found through the addon's $ORIGIN rpath);
- *   - the repository's meson build (build/bindings/node/perdure.node).
+ *   - in a source checkout, the repository's meson build
+ *     (build/bindings/node/perdure.node);
+ *   - the copy installed into this package by `npm install` (./perdure.node,
+ *     with libperdure.so.0 beside it, found through the addon's $ORIGIN rpath).
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -25,11 +26,13 @@ function repositoryRoot() {
 
 function locate() {
   if (process.env.PERDURE_NODE_ADDON) return process.env.PERDURE_NODE_ADDON;
+  // In a source checkout the meson build is the fresh one; an installed copy
+  // there may be stale, so it only comes second.
   const installed = path.join(HERE, 'perdure.node');
-  if (fs.existsSync(installed)) return installed;
   const root = repositoryRoot();
   const built = root && path.join(root, 'build', 'bindings', 'node', 'perdure.node');
   if (built && fs.existsSync(built)) return built;
+  if (fs.existsSync(installed)) return installed;
   throw new Error('perdure: the addon perdure.node is not built: run `npm install` in bindings/node, or ' +
     '`meson setup build && ninja -C build` at the repository root (or set PERDURE_NODE_ADDON)');
 }
