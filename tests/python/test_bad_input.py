@@ -361,11 +361,11 @@ def test_context_used_after_the_handler_returned(durable):
     assert [e.get("Name") for e in events(h.history(arn), "StepStarted")] == []
 
 
-def test_operation_inside_a_step_body_does_not_end_well_silently(durable):
-    """A step body is not a context: an operation it calls (through a captured
-    DurableContext) is recorded on the first run but not on replay, since the
-    body is not re-run. The execution must fail naming the stray operation,
-    not go on with a shifted history."""
+def test_operation_inside_a_step_body_is_refused(durable):
+    """A step body is not a context: an operation it called (through a
+    captured DurableContext) would be recorded on the first run but not found
+    on replay, since the body is not re-run. It is refused at once, and the
+    execution fails naming the step, without retrying the misuse."""
 
     @durable_execution
     def handler(event, ctx):
@@ -376,8 +376,10 @@ def test_operation_inside_a_step_body_does_not_end_well_silently(durable):
     h = durable({"fn": handler})
     arn, d = h.execute("fn")
     assert d["Status"] == "FAILED"
-    assert d["Error"]["ErrorType"] in ("InvalidStateError", "NonDeterministicExecutionError")
-    assert '"inner"' in d["Error"]["ErrorMessage"]
+    assert d["Error"]["ErrorType"] == "InvalidStateError"
+    assert 'inside the body of step "outer"' in d["Error"]["ErrorMessage"]
+    assert not events(h.history(arn), "StepStarted", name="inner")
+    assert not events(h.history(arn), "StepFailed", name="outer"), "misuse is not a step failure to retry"
     assert not events(h.history(arn), "StepStarted", name="after")
 
 

@@ -110,6 +110,8 @@ class Engine:
         self._ticker: threading.Thread | None = None
         self._stop_ticker = threading.Event()
         self.lock = threading.RLock()
+        # Per thread: the name of the step-like body running in it, if any.
+        self.bodies = threading.local()
         # Notified whenever a map/parallel item reports its outcome.
         self.changed = threading.Condition(self.lock)
         self.active = False

@@ -171,7 +171,13 @@ class DurableContext:
 
     # -- helpers ---------------------------------------------------------------
     def _enter(self) -> None:
-        """Refuses calls from a foreign thread or after the invocation ended."""
+        """Refuses calls from a foreign thread, from inside a step body, or
+        after the invocation ended."""
+        body = getattr(self._engine.bodies, "running", None)
+        if body is not None:
+            raise InvalidStateError(
+                f"durable operations cannot be called inside the body of {body}: a step's body runs once "
+                "and is not replayed, so operations in it would not be found again; use run_in_child_context")
         if threading.get_ident() != self._thread:
             raise InvalidStateError(
                 "DurableContext used from a thread that does not own it: call a context's operations from "
@@ -194,6 +200,16 @@ class DurableContext:
         if nxt == NEXT_EXECUTE:
             raise InvalidStateError(f"operation {operation_id} wants its body run again")
         raise SuspendExecution(f"operation {operation_id} waits for the service; suspending the invocation")
+
+    def _run_body(self, what: str, body: Callable, *args):
+        """Runs a step-like body (a step, a condition check, a submitter),
+        during which this thread may not call durable operations."""
+        bodies = self._engine.bodies
+        outer, bodies.running = getattr(bodies, "running", None), what
+        try:
+            return body(*args)
+        finally:
+            bodies.running = outer
 
     def _op_logger(self, operation_id: str, name: str | None, attempt: int | None = None) -> Logger:
         return self.logger.with_log_info(LogInfo(execution_arn=self._engine.arn, parent_id=self._parent_id,
@@ -236,8 +252,8 @@ class DurableContext:
                 continue
             step_context = StepContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
             try:
-                value = func(step_context)
-            except InvocationError:
+                value = self._run_body(f'step "{name or op_id}"', func, step_context)
+            except (InvocationError, InvalidStateError):
                 raise
             except Exception as e:  # noqa: BLE001  (the step failed: the retry strategy decides)
                 decision = None
@@ -288,8 +304,9 @@ class DurableContext:
             callback_id = engine.callback_id(op)
             attempt = engine.attempt(op)
             try:
-                submitter(callback_id, WaitForCallbackContext(logger=self._op_logger(op_id, name, attempt)))
-            except InvocationError:
+                self._run_body(f'the submitter of wait_for_callback "{name or op_id}"', submitter, callback_id,
+                               WaitForCallbackContext(logger=self._op_logger(op_id, name, attempt)))
+            except (InvocationError, InvalidStateError):
                 raise
             except Exception as e:  # noqa: BLE001
                 decision = None
@@ -323,10 +340,11 @@ class DurableContext:
             state = deserialize(config.serdes, data, op_id, engine.arn) if data is not None else config.initial_state
             check_context = WaitForConditionCheckContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
             try:
-                new_state = check(state, check_context)
+                new_state = self._run_body(f'the check of wait_for_condition "{name or op_id}"', check, state,
+                                           check_context)
                 decision = config.wait_strategy(new_state, attempt)
                 payload = serialize(config.serdes, new_state, op_id, engine.arn).encode("utf-8")
-            except InvocationError:
+            except (InvocationError, InvalidStateError):
                 raise
             except Exception as e:  # noqa: BLE001  (a failing check or an exhausted strategy ends the operation)
                 engine.fail(op, error_object(e), (False, 0))
