@@ -247,8 +247,7 @@ class DurableContext:
                 # step: it is not run again; its strategy decides what follows.
                 recorded = engine.error(op)
                 interrupted = StepInterruptedError(recorded.message or "step interrupted", step_id=op_id)
-                d = config.retry_strategy(interrupted, attempt)
-                engine.fail(op, error_object(interrupted), (d.should_retry, d.delay_seconds))
+                _fail_attempt(engine, op, interrupted, config.retry_strategy, attempt)
                 continue
             step_context = StepContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
             try:
@@ -256,11 +255,7 @@ class DurableContext:
             except (InvocationError, InvalidStateError):
                 raise
             except Exception as e:  # noqa: BLE001  (the step failed: the retry strategy decides)
-                decision = None
-                if config.retry_strategy is not None:
-                    d = config.retry_strategy(e, attempt)
-                    decision = (d.should_retry, d.delay_seconds)
-                engine.fail(op, error_object(e), decision)
+                _fail_attempt(engine, op, e, config.retry_strategy, attempt)
                 continue
             engine.succeed(op, serialize(config.serdes, value, op_id, engine.arn))
         return self._answer(op, nxt, config.serdes, op_id)
@@ -309,11 +304,7 @@ class DurableContext:
             except (InvocationError, InvalidStateError):
                 raise
             except Exception as e:  # noqa: BLE001
-                decision = None
-                if config.retry_strategy is not None:
-                    d = config.retry_strategy(e, attempt)
-                    decision = (d.should_retry, d.delay_seconds)
-                engine.fail(op, error_object(e), decision)
+                _fail_attempt(engine, op, e, config.retry_strategy, attempt)
                 continue
             engine.succeed(op, "null")
         return self._answer(op, nxt, config.serdes or PASS_THROUGH_SERDES, op_id)
@@ -495,6 +486,16 @@ class DurableContext:
                 elif status[0] == lib.PERDURE_STATUS_STARTED:
                     items.append(BatchItem(i, BatchItemStatus.STARTED, None, None))
             return BatchResult(items, _REASONS.get(outcome.reason, CompletionReason.ALL_COMPLETED))
+
+
+def _fail_attempt(engine: Engine, op: int, error: Exception, retry_strategy, attempt: int) -> None:
+    """Reports a failed attempt: a user-given strategy decides here, else the
+    VM applies its default one."""
+    decision = None
+    if retry_strategy is not None:
+        d = retry_strategy(error, attempt)
+        decision = (d.should_retry, d.delay_seconds)
+    engine.fail(op, error_object(error), decision)
 
 
 def _error_of(engine: Engine, op: int):
