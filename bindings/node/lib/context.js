@@ -76,8 +76,10 @@ class DurableContextImpl {
    * @param {string|undefined} parentId the id of the enclosing context operation
    * @param {object} shared {loggerState, serdes: {defaultSerdes, defaultCallbackDeserializer}, lambdaContext}
    */
-  constructor(engine, handle, parentId, shared) {
+  constructor(engine, handle, parentId, shared, parentCtx = null) {
     this._engine = engine;
+    this._parentCtx = parentCtx;
+    this._dead = false;   // an abandoned map/parallel item (reported blocked)
     this._handle = handle;
     this._parentId = parentId;
     this._shared = shared;
@@ -116,7 +118,12 @@ class DurableContextImpl {
   }
 
   _child(op, parentId) {
-    return new DurableContextImpl(this._engine, op, parentId, this._shared);
+    return new DurableContextImpl(this._engine, op, parentId, this._shared, this);
+  }
+
+  _alive() {
+    for (let c = this; c; c = c._parentCtx) if (c._dead) return false;
+    return true;
   }
 
   /**
@@ -156,7 +163,7 @@ class DurableContextImpl {
       return deserialize(serdes, data, opId, engine.arn);
     }
     if (next === C.NEXT_ERROR) throw engine.error(op);
-    if (next === C.NEXT_SUSPEND) return engine.park();
+    if (next === C.NEXT_SUSPEND) return this._answer(op, await engine.settle(op, this), serdes, opId);
     throw new InvalidStateError(`operation ${opId} wants its body run again (perdure_vm_op_next said ${next})`);
   }
 
@@ -201,7 +208,7 @@ class DurableContextImpl {
   async _runStep(op, opId, name, fn, strategy, serdes) {
     const engine = this._engine;
     for (;;) {
-      const next = await engine.drive(op);
+      const next = await engine.settle(op, this);
       if (next === C.NEXT_INTERRUPTED) {
         // The process died during the last attempt of an at-most-once step:
         // it is not run again; the strategy decides what follows.
@@ -235,7 +242,7 @@ class DurableContextImpl {
       if (seconds < 1) throw new ValidationError(`wait duration must be at least 1 second, got ${seconds} s`);
       const op = this._call('vmWait', name ?? null, seconds);         // perdure_vm_wait
       const opId = this._engine.opId(op);
-      return this._engine.drive(op).then((next) => this._answer(op, next, null, opId));
+      return this._engine.settle(op, this).then((next) => this._answer(op, next, null, opId));
     });
   }
 
@@ -262,7 +269,7 @@ class DurableContextImpl {
       const serdes = this._callbackSerdes(config);
       const result = new DurablePromise(() => {
         engine.checkFatal();
-        return engine.drive(op).then((next) => this._answer(op, next, serdes, opId)).catch((e) => {
+        return engine.settle(op, this).then((next) => this._answer(op, next, serdes, opId)).catch((e) => {
           if (isFatal(e)) engine.fail(e);
           throw e;
         });
@@ -283,7 +290,7 @@ class DurableContextImpl {
       const serdes = this._callbackSerdes(config);
       return (async () => {
         for (;;) {
-          const next = await engine.drive(op);
+          const next = await engine.settle(op, this);
           if (next !== C.NEXT_EXECUTE) return this._answer(op, next, serdes, opId);
           const callbackId = engine.callbackId(op);
           const attempt = engine.attempt(op);
@@ -326,7 +333,7 @@ class DurableContextImpl {
       { wait: null, initialState: initial === undefined ? null : initial });
     const opId = engine.opId(op);
     for (;;) {
-      const next = await engine.drive(op);
+      const next = await engine.settle(op, this);
       if (next !== C.NEXT_EXECUTE) return this._answer(op, next, serdes, opId);
       const attempt = engine.attempt(op);
       const data = engine.result(op);
@@ -363,7 +370,7 @@ class DurableContextImpl {
         const op = this._call('vmInvoke', name ?? null, funcId, config.tenantId ?? null,   // perdure_vm_invoke
           payload === undefined ? null : payload);
         const opId = this._engine.opId(op);
-        return this._engine.drive(op).then((next) => this._answer(op, next, resultSerdes, opId));
+        return this._engine.settle(op, this).then((next) => this._answer(op, next, resultSerdes, opId));
       };
       const now = serializeNow(payloadSerdes, input);
       if (now === null) return serialize(payloadSerdes, input, '', this._engine.arn).then(declare);
@@ -483,7 +490,7 @@ class DurableContextImpl {
     const opId = engine.opId(op);
     const serdes = config.serdes || batchResultSerdes;
     const itemSerdes = config.itemSerdes || this._serdes(undefined);
-    let next = await engine.drive(op);
+    let next = await engine.settle(op, this);
     if (next === C.NEXT_RESULT) {
       const data = engine.result(op);
       if (data === undefined || data === '') return this._batchResult(op, itemSerdes);   // a summary was recorded
@@ -491,7 +498,7 @@ class DurableContextImpl {
     }
     if (next !== C.NEXT_EXECUTE) return this._answer(op, next, serdes, opId);
     const run = new BatchRun(this, op, body, itemSerdes, flat ? opId : null);
-    if (!(await run.run())) return engine.park();
+    await run.run();
     const result = await this._batchResult(op, itemSerdes);
     const payload = await serialize(serdes, result, opId, engine.arn);
     if (payload !== undefined && payload.length > C.REPLAY_CHILDREN_THRESHOLD) {
@@ -573,7 +580,7 @@ class BatchRun {
     this.running = new Map();   // index -> {item, reported}
   }
 
-  /** true: DONE; false: SUSPEND (nothing can run before the service acts). */
+  /** Until DONE; on SUSPEND (nothing can run before the service acts) it waits for a checkpoint response. */
   async run() {
     const engine = this.engine;
     engine.batchRuns.add(this);
@@ -589,9 +596,9 @@ class BatchRun {
           engine.scheduleQuiesce();
           await Promise.race([changed, engine.terminated]);
         } else if (poll.action === C.BATCH_DONE) {
-          return true;
+          return;
         } else {
-          return false;
+          await engine.parkOp(null, this.parent);
         }
       }
     } finally {
@@ -606,6 +613,7 @@ class BatchRun {
     const task = async () => {
       const itemId = engine.opId(item);
       const ctx = this.parent._child(item, this.flatParentId || itemId);
+      entry.ctx = ctx;
       let value;
       try {
         value = await this.body(ctx, index);
@@ -638,6 +646,7 @@ class BatchRun {
     for (const entry of this.running.values()) {
       if (!entry.reported) {
         entry.reported = true;
+        if (entry.ctx) entry.ctx._dead = true;   // its parked operations never resume: the VM re-runs the item
         this.engine.call('vmOpSuspended', entry.item);                 // perdure_vm_op_suspended
         any = true;
       }

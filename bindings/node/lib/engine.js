@@ -61,7 +61,7 @@ class Engine {
     this.flushing = null;       // the promise of the batch in flight (the mutex)
     this.busy = 0;              // user bodies running + batches in flight
     this.activity = 0;          // bumped by every VM call: quiescence needs a turn without one
-    this.sawSuspend = false;    // some operation answered SUSPEND
+    this.parked = new Set();    // operations waiting for the service: {op, ctx, resolve}
     this.batchRuns = new Set(); // map/parallel runs in progress
     this.waiters = new Set();   // wake-ups of batch runs
     this._qScheduled = false;
@@ -206,7 +206,8 @@ class Engine {
           this.fail(err);
           throw err;
         }
-        this.wakeAll();   // an acknowledged update may settle a map/parallel item
+        this._recheckParked();   // the response may carry the service's completions
+        this.wakeAll();          // an acknowledged update may settle a map/parallel item
       }
     } finally {
       this.busy--;
@@ -261,12 +262,58 @@ class Engine {
     }
   }
 
+  /**
+   * perdure_vm_op_next until the operation has an answer: while it waits for
+   * the service (SUSPEND) it is parked, and looked at again after every
+   * checkpoint response (a wait may end, a callback be answered, a retry
+   * become due within the invocation). `ctx` is the calling context: the
+   * operations of a map/parallel item reported blocked stay parked for good.
+   */
+  async settle(op, ctx) {
+    let next = await this.drive(op);
+    while (next === C.NEXT_SUSPEND) {
+      next = await this.parkOp(op, ctx);
+      if (next === C.NEXT_CHECKPOINT) next = await this.drive(op);
+    }
+    return next;
+  }
+
   // -- suspension ---------------------------------------------------------------
-  /** A promise that never settles: the operation waits for the service. */
+  /** Resolves with perdure_vm_op_next's new answer once `op` no longer waits (op null: at the next response). */
+  parkOp(op, ctx) {
+    return new Promise((resolve) => {
+      this.parked.add({ op, ctx, resolve });
+      this.scheduleQuiesce();
+    });
+  }
+
+  /** A promise that never settles (an abandoned map/parallel item). */
   park() {
-    this.sawSuspend = true;
-    this.scheduleQuiesce();
     return new Promise(() => {});
+  }
+
+  _recheckParked() {
+    for (const e of [...this.parked]) {
+      if (e.ctx && !e.ctx._alive()) {
+        this.parked.delete(e);   // abandoned with its item: never resumes
+        continue;
+      }
+      if (e.op === null) {
+        this.parked.delete(e);
+        e.resolve(null);
+        continue;
+      }
+      let next;
+      try {
+        next = this.call('vmOpNext', e.op);                           // perdure_vm_op_next
+      } catch (err) {
+        continue;
+      }
+      if (next !== C.NEXT_SUSPEND) {
+        this.parked.delete(e);
+        e.resolve(next);
+      }
+    }
   }
 
   /** A promise resolved at the next wakeAll (a batch run waiting for its items). */
@@ -304,7 +351,7 @@ class Engine {
         return;
       }
     }
-    if (this.sawSuspend) this._terminate({ kind: 'suspend' });
+    if (this.parked.size > 0) this._terminate({ kind: 'suspend' });
   }
 
   // -- ending ---------------------------------------------------------------------
