@@ -323,3 +323,40 @@ test('an uncaught error fails the execution with its type and message', async ()
   assert.equal(r.description.Error.ErrorType, 'RangeError');
   assert.equal(r.description.Error.ErrorMessage, 'out of range');
 });
+
+test('callback timeout throws CallbackTimeoutError; an exhausted wait strategy throws WaitForConditionError', async () => {
+  const { CallbackTimeoutError, WaitForConditionError } = perdure;
+  const h = withDurableExecution(async (event, ctx) => {
+    const out = {};
+    const [p] = await ctx.createCallback('late', { timeout: { seconds: 1 } });
+    try { await p; } catch (e) { out.timeout = [e instanceof CallbackTimeoutError, e.constructor.name]; }
+    try {
+      await ctx.waitForCondition('never', async (s) => s + 1, {
+        initialState: 0,
+        waitStrategy: createWaitStrategy({ shouldContinuePolling: () => true, maxAttempts: 2, initialDelay: { seconds: 1 } }),
+      });
+    } catch (e) {
+      out.condition = [e instanceof WaitForConditionError, e.message];
+    }
+    return out;
+  });
+  const r = await execute({ fn: h }, 'fn', null);
+  assert.deepEqual(r.result.timeout, [true, 'CallbackTimeoutError']);
+  assert.equal(r.result.condition[0], true);
+  assert.match(r.result.condition[1], /exceeded maximum attempts \(2\)/);
+});
+
+test('undefined step results, unawaited operations and concurrent root operations', async () => {
+  const h = withDurableExecution(async (event, ctx) => {
+    const u = await ctx.step('nothing', async () => undefined);
+    const a = ctx.step('a', async () => { await new Promise((r) => setTimeout(r, 20)); return 'a'; });
+    const b = ctx.step('b', async () => 'b');
+    const both = [await a, await b];
+    ctx.wait('never-awaited', { seconds: 30 });   // started, not awaited: the handler still returns
+    return { u: u === undefined, both };
+  });
+  const r = await execute({ fn: h }, 'fn', null);
+  assert.deepEqual(r.result, { u: true, both: ['a', 'b'] });
+  const names = r.history().filter((e) => e.EventType === 'StepStarted').map((e) => e.Name);
+  assert.deepEqual(names.slice(0, 3), ['nothing', 'a', 'b']);   // ids follow the call order
+});

@@ -230,10 +230,10 @@ class Engine {
   attempt(op) { return this.call('vmOpAttempt', op); }                // perdure_vm_op_attempt
   callbackId(op) { return this.call('vmOpCallbackId', op); }          // perdure_vm_op_callback_id
 
-  /** The recorded result as text, undefined when there is none (perdure_vm_op_result). */
+  /** The recorded result as text, undefined when there is none or it is empty (perdure_vm_op_result). */
   result(op) {
     const buf = this.call('vmOpResult', op);
-    return buf === null ? undefined : buf.toString('utf8');
+    return buf === null || buf.length === 0 ? undefined : buf.toString('utf8');
   }
 
   /** The recorded error as the exception user code catches (perdure_vm_op_error). */
