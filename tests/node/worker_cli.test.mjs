@@ -142,3 +142,26 @@ test('SIGKILL of the worker at random moments: every execution succeeds, no comm
     assert.deepEqual([...new Set(ran)], [...Array(12).keys()]);
   }
 });
+
+test('an at-most-once step interrupted by process.exit is not re-run in its attempt: StepInterruptedError, then a retry', async () => {
+  const dir = tmpDir();
+  const storePath = path.join(dir, 'store.db');
+  const store = new perdure.Store(storePath);
+  const log = path.join(dir, 'attempts.log');
+  const arn = store.start('interrupted', { log });
+  const sup = startCli(['--store', storePath, `interrupted=${path.join(FIX, 'interrupted.mjs')}`],
+    { stderrFile: path.join(dir, 'worker.log') });
+  try {
+    const d = await store.waitForEnd(arn, { timeoutMs: 30000 });
+    assert.equal(d.Status, 'SUCCEEDED', JSON.stringify(d.Error));
+    assert.deepEqual(JSON.parse(d.Result), { value: 'charged on attempt 2' });
+  } finally {
+    await stop(sup);
+  }
+  assert.equal(fs.readFileSync(log, 'utf8'), 'attempt 1\nstrategy StepInterruptedError 1\nattempt 2\n');
+  const hist = store.history(arn);
+  const crash = hist.find((e) => e.EventType === 'InvocationCompleted' && e.InvocationCompletedDetails.Error);
+  assert.equal(crash.InvocationCompletedDetails.Error.Payload.ErrorType, 'Runtime.ExitError');
+  assert.equal(hist.filter((e) => e.EventType === 'StepFailed').length, 1);
+  assert.match(fs.readFileSync(path.join(dir, 'worker.log'), 'utf8'), /exited with status 3; released 1 lease/);
+});
