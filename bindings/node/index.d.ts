@@ -504,6 +504,11 @@ export interface DurableExecutionConfig {
 export declare const withDurableExecution: <TEvent = any, TResult = any, TLogger extends DurableLogger = DurableLogger>(
   handler: DurableExecutionHandler<TEvent, TResult, TLogger>, config?: DurableExecutionConfig) => DurableLambdaHandler;
 
+/** The package version. */
+export declare const SDK_VERSION: string;
+/** Re-reads the log level (the default logger reads AWS_LAMBDA_LOG_LEVEL at every record). */
+export declare const refreshLogConfig: () => void;
+
 // ---- Perdure's local runtime ------------------------------------------------------------------
 
 export declare class StoreError extends Error {

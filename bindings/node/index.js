@@ -36,9 +36,16 @@ const OperationAction = Object.freeze({
   START: 'START', SUCCEED: 'SUCCEED', FAIL: 'FAIL', RETRY: 'RETRY', CANCEL: 'CANCEL',
 });
 
+/** This package's version (the official SDK exports its own as SDK_VERSION). */
+const SDK_VERSION = require('./package.json').version;
+/** The default logger reads AWS_LAMBDA_LOG_LEVEL at every record: nothing to refresh. */
+const refreshLogConfig = () => {};
+
 module.exports = {
   // the official API
   withDurableExecution,
+  SDK_VERSION,
+  refreshLogConfig,
   DurablePromise,
   StepSemantics,
   JitterStrategy,

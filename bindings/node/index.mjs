@@ -4,6 +4,8 @@ import cjs from "./index.js";
 export default cjs;
 export const {
   withDurableExecution,
+  SDK_VERSION,
+  refreshLogConfig,
   DurablePromise,
   StepSemantics,
   JitterStrategy,
