@@ -1,0 +1,7 @@
+// 7-5: waitForCallback with a 3 s timeout that nobody completes; the timeout is not caught.
+import { withDurableExecution, CallbackError, CallbackTimeoutError, WaitForConditionError, createRetryStrategy, createWaitStrategy, JitterStrategy } from '../../../../bindings/node/index.mjs';
+
+const submit = async (callbackId, ctx) => { ctx.logger.info(`callback id registered: ${callbackId}`); };
+
+export const handler = withDurableExecution(async (event, context) =>
+  context.waitForCallback(event, submit, { timeout: { seconds: 3 } }));
