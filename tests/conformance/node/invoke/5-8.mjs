@@ -1,0 +1,8 @@
+// 5-8: invoke the echo target with a tenant id.
+import { withDurableExecution, InvokeError } from '../../../../bindings/node/index.mjs';
+
+export const TARGET_FUNCTION_NAME = 'target_echo';
+const target = () => process.env.TARGET_FUNCTION_NAME;
+
+export const handler = withDurableExecution(async (event, context) =>
+  context.invoke(undefined, target(), event.payload, { tenantId: event.tenantId }));
