@@ -360,3 +360,20 @@ test('undefined step results, unawaited operations and concurrent root operation
   const names = r.history().filter((e) => e.EventType === 'StepStarted').map((e) => e.Name);
   assert.deepEqual(names.slice(0, 3), ['nothing', 'a', 'b']);   // ids follow the call order
 });
+
+test('a map result over 256 KiB records the summary envelope (ReplayChildren) and replays from the items', async () => {
+  let runs = 0;
+  const h = withDurableExecution(async (event, ctx) => {
+    const big = await ctx.map('big', [0, 1, 2], async (c, i) => c.step(async () => { runs++; return String(i).repeat(100 * 1024); }));
+    await ctx.wait({ seconds: 1 });
+    return big.getResults().map((s) => s.length);
+  });
+  const r = await execute({ fn: h }, 'fn', null);
+  assert.deepEqual(r.result, [102400, 102400, 102400]);
+  assert.equal(runs, 3);   // the replay re-ran the items over their records, not their steps
+  const done = r.history().find((e) => e.EventType === 'ContextSucceeded' && e.Name === 'big');
+  const summary = JSON.parse(done.ContextSucceededDetails.Result.Payload);
+  assert.equal(summary.type, 'MapResult');
+  assert.equal(summary.successCount, 3);
+  assert.deepEqual(summary.startedIndexes, []);
+});

@@ -482,10 +482,10 @@ class DurableContextImpl {
       nesting: flat ? C.NESTING_FLAT : C.NESTING_NESTED,
       itemNames,
     });
-    return this._runBatch(op, config, body, flat);
+    return this._runBatch(op, config, body, flat, kind);
   }
 
-  async _runBatch(op, config, body, flat) {
+  async _runBatch(op, config, body, flat, kind) {
     const engine = this._engine;
     const opId = engine.opId(op);
     const serdes = config.serdes || batchResultSerdes;
@@ -502,7 +502,9 @@ class DurableContextImpl {
     const result = await this._batchResult(op, itemSerdes);
     const payload = await serialize(serdes, result, opId, engine.arn);
     if (payload !== undefined && payload.length > C.REPLAY_CHILDREN_THRESHOLD) {
-      engine.call('vmOpSetSummary', op, config.summaryGenerator ? String(config.summaryGenerator(result)) : '');
+      // Too large to store: the protocol's summary envelope is recorded
+      // instead (ReplayChildren), and a replay re-runs the items over their records.
+      engine.call('vmOpSetSummary', op, summaryEnvelope(kind, result, config.summaryGenerator));
     }
     engine.call('vmOpSucceed', op, payload === undefined ? null : payload);
     next = await engine.drive(op);
@@ -548,6 +550,24 @@ class DurableContextImpl {
       this._shared.serdes.defaultCallbackDeserializer = config.defaultCallbackDeserializer;
     }
   }
+}
+
+/**
+ * The summary of a map/parallel result too large to store (protocol.md 4.11):
+ * {type, totalCount, completionReason, startedIndexes|completedIndexes (the
+ * shorter), startedCount, successCount, failureCount, status, summary?}.
+ */
+function summaryEnvelope(kind, result, generator) {
+  const started = result.all.filter((i) => i.status === BatchItemStatus.STARTED).map((i) => i.index);
+  const completed = result.all.filter((i) => i.status !== BatchItemStatus.STARTED).map((i) => i.index);
+  const envelope = { type: kind === C.BATCH_MAP ? 'MapResult' : 'ParallelResult', totalCount: result.totalCount,
+    completionReason: result.completionReason };
+  if (started.length <= completed.length) envelope.startedIndexes = started;
+  else envelope.completedIndexes = completed;
+  Object.assign(envelope, { startedCount: result.startedCount, successCount: result.successCount,
+    failureCount: result.failureCount, status: result.status });
+  if (generator) envelope.summary = String(generator(result));
+  return JSON.stringify(envelope);
 }
 
 /** allSettled results keep their errors (as the official SDK stores them). */
