@@ -119,7 +119,7 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self, payload: bytes, now_ms: int) -> None:
-        self._check(lib.perdure_vm_start(self._vm, payload, len(payload), now_ms))
+        self.check(lib.perdure_vm_start(self._vm, payload, len(payload), now_ms))
         if lib.perdure_vm_state_marker(self._vm) != ffi.NULL:
             raise ExecutionError("the invocation input is paged (NextMarker); this transport cannot fetch "
                                  "the remaining state")
@@ -129,7 +129,7 @@ class Engine:
     def input(self) -> bytes:
         data = ffi.new("const unsigned char **")
         size = ffi.new("unsigned long long *")
-        self._check(lib.perdure_vm_input(self._vm, data, size))
+        self.check(lib.perdure_vm_input(self._vm, data, size))
         return bytes(ffi.buffer(data[0], size[0])) if size[0] else b""
 
     def start_ticker(self, clock: Callable[[], int], period_s: float = 0.05) -> None:
@@ -177,7 +177,7 @@ class Engine:
     def errmsg(self) -> str:
         return text(lib.perdure_vm_errmsg(self._vm)) if self._vm is not None else ""
 
-    def _check(self, st: int) -> None:
+    def check(self, st: int) -> None:
         if st:
             raise self.exception(st)
 
@@ -194,9 +194,6 @@ class Engine:
             return MemoryError(message)
         return ExecutionError(f"{status_name(st)}: {message}")
 
-    def check(self, st: int) -> None:
-        self._check(st)
-
     # -- driving operations ------------------------------------------------------
     def flush(self) -> None:
         """Sends batches until no synchronous update waits (caller holds the lock)."""
@@ -205,7 +202,7 @@ class Engine:
             raise TransportError(f"checkpoint failed: {self._broken}") from self._broken
         while lib.perdure_vm_wants_flush(vm):
             buf = ffi.new("perdure_buf *")
-            self._check(lib.perdure_vm_take_batch(vm, buf))
+            self.check(lib.perdure_vm_take_batch(vm, buf))
             request = take_buf(buf)
             try:
                 response = self._transport(request)
@@ -223,7 +220,7 @@ class Engine:
             vm = self.vm
             nxt = ffi.new("perdure_next *")
             while True:
-                self._check(lib.perdure_vm_op_next(vm, op, nxt))
+                self.check(lib.perdure_vm_op_next(vm, op, nxt))
                 if nxt[0] != NEXT_CHECKPOINT:
                     # A map/parallel item settles inside op_next: wake the map's thread.
                     self.changed.notify_all()
@@ -235,7 +232,7 @@ class Engine:
         with self.lock:
             data = ffi.new("const unsigned char **")
             size = ffi.new("unsigned long long *")
-            self._check(lib.perdure_vm_op_result(self.vm, op, data, size))
+            self.check(lib.perdure_vm_op_result(self.vm, op, data, size))
             if data[0] == ffi.NULL:
                 return None
             return bytes(ffi.buffer(data[0], size[0])).decode("utf-8")
@@ -244,7 +241,7 @@ class Engine:
         """The recorded error of op as the exception user code catches."""
         with self.lock:
             view = ffi.new("perdure_error_view *")
-            self._check(lib.perdure_vm_op_error(self.vm, op, view))
+            self.check(lib.perdure_vm_op_error(self.vm, op, view))
             cls = _ERROR_CLASSES.get(view.kind, StepError)
             trace = [text(view.stack_trace[i]) for i in range(view.stack_trace_len)] if view.stack_trace_len else None
             message = text(view.error_message)
@@ -261,19 +258,19 @@ class Engine:
     def attempt(self, op: int) -> int:
         with self.lock:
             out = ffi.new("unsigned int *")
-            self._check(lib.perdure_vm_op_attempt(self.vm, op, out))
+            self.check(lib.perdure_vm_op_attempt(self.vm, op, out))
             return out[0]
 
     def callback_id(self, op: int) -> str:
         with self.lock:
             out = ffi.new("const char **")
-            self._check(lib.perdure_vm_op_callback_id(self.vm, op, out))
+            self.check(lib.perdure_vm_op_callback_id(self.vm, op, out))
             return text(out[0]) or ""
 
     def succeed(self, op: int, payload: str | None) -> None:
         with self.lock:
             data = b"" if payload is None else payload.encode("utf-8")
-            self._check(lib.perdure_vm_op_succeed(self.vm, op, data if payload is not None else ffi.NULL,
+            self.check(lib.perdure_vm_op_succeed(self.vm, op, data if payload is not None else ffi.NULL,
                                                   len(data)))
             self.changed.notify_all()
 
@@ -283,26 +280,26 @@ class Engine:
         with self.lock:
             info = ErrorInfo(error)
             if decision is None:
-                self._check(lib.perdure_vm_op_fail(self.vm, op, info.c))
+                self.check(lib.perdure_vm_op_fail(self.vm, op, info.c))
             else:
-                self._check(lib.perdure_vm_op_fail_decided(self.vm, op, info.c, int(decision[0]), int(decision[1])))
+                self.check(lib.perdure_vm_op_fail_decided(self.vm, op, info.c, int(decision[0]), int(decision[1])))
             self.changed.notify_all()
 
     def suspended(self, op: int) -> None:
         with self.lock:
-            self._check(lib.perdure_vm_op_suspended(self.vm, op))
+            self.check(lib.perdure_vm_op_suspended(self.vm, op))
             self.changed.notify_all()
 
     def set_summary(self, op: int, summary: str) -> None:
         with self.lock:
             data = summary.encode("utf-8")
-            self._check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
+            self.check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
 
     def call(self, fn, *args) -> int:
         """Declares an operation: fn(vm, *args, &op) -> the op handle."""
         with self.lock:
             out = ffi.new("perdure_op *")
-            self._check(fn(self.vm, *args, out))
+            self.check(fn(self.vm, *args, out))
             return out[0]
 
     # -- ending ----------------------------------------------------------------
@@ -313,12 +310,12 @@ class Engine:
             info = ErrorInfo(error) if error else None
             nxt = ffi.new("perdure_next *")
             data = payload if payload is not None else ffi.NULL
-            self._check(lib.perdure_vm_finish(vm, outcome, data, len(payload or b""),
+            self.check(lib.perdure_vm_finish(vm, outcome, data, len(payload or b""),
                                               info.c if info else ffi.NULL, nxt))
             if nxt[0] == NEXT_CHECKPOINT:
                 self.flush()
             buf = ffi.new("perdure_buf *")
-            self._check(lib.perdure_vm_output(vm, buf))
+            self.check(lib.perdure_vm_output(vm, buf))
             return take_buf(buf)
 
     def failed_output(self, error: dict) -> bytes:
