@@ -32,11 +32,14 @@ function defaultPath() {
 class Store {
   /**
    * @param {string} [path] default $PERDURE_STORE, else ./perdure.db; ":memory:" keeps it in this process
-   * @param {{leaseMs?: number, synchronousNormal?: boolean, busyTimeoutMs?: number}} [options]
+   * @param {{leaseMs?: number, synchronousNormal?: boolean, busyTimeoutMs?: number, virtualClock?: boolean}} [options]
+   *   virtualClock: the store's clock is the wall clock plus clockOffset, which
+   *   advanceClockTo / setClockOffset move forward (test runners skip time so)
    */
   constructor(path, options = {}) {
     this.path = path || defaultPath();
     this.options = options;
+    this.clockOffset = 0;
     try {
       this.handle = native.storeOpen(this.path, options);             // perdure_store_open
     } catch (e) {
@@ -72,6 +75,28 @@ class Store {
 
   /** The store's clock, epoch ms (perdure_store_now). */
   now() { return this._sync('storeNow'); }
+
+  /** Moves a virtual clock (virtualClock: true) forward to dueMs, never back; returns the ms skipped. */
+  advanceClockTo(dueMs) {
+    const gap = dueMs - this.now();
+    if (gap > 0) this.setClockOffset(this.clockOffset + gap);
+    return Math.max(gap, 0);
+  }
+
+  /** Sets a virtual clock's offset from the wall clock, e.g. to another handle's clockOffset. */
+  setClockOffset(offsetMs) {
+    if (!this.options.virtualClock) {
+      throw new StoreError('this store was not opened with {virtualClock: true}', 'PERDURE_E_MISUSE');
+    }
+    this._sync('storeSetClockOffset', offsetMs);
+    this.clockOffset = offsetMs;
+  }
+
+  /**
+   * When something of `functions` ([{name, version}]) may next become ready,
+   * epoch ms; -1 when nothing is scheduled (perdure_store_next_wakeup).
+   */
+  nextWakeup(functions) { return this._sync('storeNextWakeup', functions); }
 
   /** Starts an execution (or finds the one already started under `name`); returns its ARN (perdure_store_start). */
   start(functionName, input, { name, version, executionTimeout, inputJson } = {}) {

@@ -29,9 +29,11 @@
 #include <node_api.h>
 #include <perdure.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- plumbing ------------------------------------------------------------- */
 
@@ -1516,6 +1518,10 @@ typedef struct store_box {
     unsigned leases;     /* live leases: the store is closed only when this is 0 */
     int close_requested; /* storeClose / finalizer asked while leases were live */
     char errmsg[512];    /* the reason a closed handle cannot be used */
+    /* storeOpen({virtualClock: true}): the store's clock is the wall clock plus
+     * this offset (storeSetClockOffset). Atomic because the store reads its
+     * clock on the libuv pool too (storeLeaseWait, leaseCheckpoint). */
+    _Atomic long long clock_offset_ms;
 } store_box;
 
 typedef struct lease_box {
@@ -1607,7 +1613,17 @@ static napi_value store_error(napi_env env, store_box *box, perdure_status st)
     return NULL;
 }
 
-/* storeOpen(path, {leaseMs, synchronousNormal, busyTimeoutMs}) -> perdure_store_open() */
+/* The clock of a store opened with {virtualClock: true}: test runners skip it
+ * forward instead of sleeping until the next timer. */
+static long long virtual_clock(void *user)
+{
+    const store_box *box = user;
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&box->clock_offset_ms);
+}
+
+/* storeOpen(path, {leaseMs, synchronousNormal, busyTimeoutMs, virtualClock}) -> perdure_store_open() */
 static napi_value js_store_open(napi_env env, napi_callback_info info)
 {
     ARGS(2);
@@ -1629,6 +1645,19 @@ static napi_value js_store_open(napi_env env, napi_callback_info info)
     opts.busy_timeout_ms = n;
     napi_get_value_bool(env, prop(env, argv[1], "synchronousNormal"), &b);
     opts.synchronous_normal = b;
+    /* Allocated first: a virtual clock reads its offset from the box. */
+    store_box *box = calloc(1, sizeof *box);
+    if (!box) {
+        free(path);
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    b = false;
+    napi_get_value_bool(env, prop(env, argv[1], "virtualClock"), &b);
+    if (b) {
+        opts.clock = virtual_clock;
+        opts.clock_user = box;
+    }
     perdure_store *store = NULL;
     perdure_status st = perdure_store_open(path, &opts, &store);
     if (st) {
@@ -1636,13 +1665,13 @@ static napi_value js_store_open(napi_env env, napi_callback_info info)
         snprintf(msg, sizeof msg, "cannot open store %s: %s", path, store ? perdure_store_errmsg(store) : "");
         perdure_store_close(store);
         free(path);
+        free(box);
         throw_status(env, st, msg);
         return NULL;
     }
     free(path);
-    store_box *box = calloc(1, sizeof *box);
     napi_value obj;
-    if (!box || napi_create_object(env, &obj) != napi_ok) {
+    if (napi_create_object(env, &obj) != napi_ok) {
         perdure_store_close(store);
         free(box);
         throw_status(env, PERDURE_E_NOMEM, "out of memory");
@@ -1690,6 +1719,81 @@ static napi_value js_store_now(napi_env env, napi_callback_info info)
     ARGS(1);
     store_box *box = get_store(env, argv[0], false);
     return box ? make_int(env, perdure_store_now(box->store)) : NULL;
+}
+
+/* storeSetClockOffset(store, offsetMs): the offset of a virtual clock
+ * (perdure_store_options.clock). Allowed while the store is busy: that is
+ * when a lease wait sleeps until the clock reaches a timer. */
+static napi_value js_store_set_clock_offset(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], true);
+    long long offset;
+    if (!box || !get_int64(env, argv[1], "offsetMs", 0, &offset))
+        return NULL;
+    atomic_store(&box->clock_offset_ms, offset);
+    return undefined(env);
+}
+
+/* [{name, version}] -> perdure_function_ref[n]; the strings are kept in
+ * *strings (*nstrings of them). The caller frees both, also on failure. */
+static bool get_function_refs(napi_env env, napi_value arr, perdure_function_ref **refs, char ***strings,
+                              unsigned *n, unsigned *nstrings)
+{
+    bool is_array = false;
+    napi_is_array(env, arr, &is_array);
+    if (!is_array) {
+        napi_throw_type_error(env, NULL, "functions must be an array of {name, version}");
+        return false;
+    }
+    uint32_t len = 0;
+    napi_get_array_length(env, arr, &len);
+    *refs = calloc(len ? len : 1, sizeof **refs);
+    *strings = calloc(2 * (size_t)len + 1, sizeof **strings);
+    *n = len;
+    if (!*refs || !*strings) {
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return false;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        napi_value f;
+        char *name = NULL, *version = NULL;
+        napi_get_element(env, arr, i, &f);
+        if (!get_string(env, prop(env, f, "name"), false, "functions[i].name", &name))
+            return false;
+        (*strings)[(*nstrings)++] = name;
+        if (!get_string(env, prop(env, f, "version"), true, "functions[i].version", &version))
+            return false;
+        if (version)
+            (*strings)[(*nstrings)++] = version;
+        (*refs)[i].name = name;
+        (*refs)[i].version = version;
+    }
+    return true;
+}
+
+/* storeNextWakeup(store, [{name, version}]) -> perdure_store_next_wakeup(): epoch ms, -1 for none */
+static napi_value js_store_next_wakeup(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    store_box *box = get_store(env, argv[0], false);
+    if (!box)
+        return NULL;
+    perdure_function_ref *refs = NULL;
+    char **strings = NULL;
+    unsigned n = 0, nstrings = 0;
+    long long due = -1;
+    perdure_status st = PERDURE_OK;
+    bool ok = get_function_refs(env, argv[1], &refs, &strings, &n, &nstrings);
+    if (ok)
+        st = perdure_store_next_wakeup(box->store, refs, n, &due);
+    for (unsigned i = 0; i < nstrings; i++)
+        free(strings[i]);
+    free(strings);
+    free(refs);
+    if (!ok)
+        return NULL;
+    return st ? store_error(env, box, st) : make_int(env, due);
 }
 
 /* storeStart(store, {functionName, version, name, input, executionTimeoutSeconds}) -> perdure_store_start() */
@@ -2002,38 +2106,13 @@ static napi_value js_store_lease_wait(napi_env env, napi_callback_info info)
     store_box *box = get_store(env, argv[0], false);
     if (!box)
         return NULL;
-    bool is_array = false;
-    napi_is_array(env, argv[1], &is_array);
-    if (!is_array) {
-        napi_throw_type_error(env, NULL, "functions must be an array of {name, version}");
-        return NULL;
-    }
-    uint32_t n = 0;
-    napi_get_array_length(env, argv[1], &n);
     lease_wait_work *w = calloc(1, sizeof *w);
     if (!w) {
         throw_status(env, PERDURE_E_NOMEM, "out of memory");
         return NULL;
     }
     w->box = box;
-    w->refs = calloc(n ? n : 1, sizeof *w->refs);
-    w->strings = calloc(2 * (size_t)n + 1, sizeof *w->strings);
-    w->n = n;
-    bool ok = w->refs && w->strings;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        napi_value f;
-        char *name = NULL, *version = NULL;
-        napi_get_element(env, argv[1], i, &f);
-        ok = get_string(env, prop(env, f, "name"), false, "functions[i].name", &name);
-        if (ok) {
-            w->strings[w->nstrings++] = name;
-            ok = get_string(env, prop(env, f, "version"), true, "functions[i].version", &version);
-            if (ok && version)
-                w->strings[w->nstrings++] = version;
-            w->refs[i].name = name;
-            w->refs[i].version = version;
-        }
-    }
+    bool ok = get_function_refs(env, argv[1], &w->refs, &w->strings, &w->n, &w->nstrings);
     if (ok)
         ok = get_string(env, argv[2], false, "workerId", &w->worker_id) &&
              get_int64(env, argv[3], "maxWaitMs", 0, &w->max_wait_ms);
@@ -2304,6 +2383,8 @@ static const export_fn EXPORTS[] = {
     {"storeClose", "perdure_store_close", js_store_close},
     {"storeErrmsg", "perdure_store_errmsg", js_store_errmsg},
     {"storeNow", "perdure_store_now", js_store_now},
+    {"storeSetClockOffset", "perdure_store_options.clock", js_store_set_clock_offset},
+    {"storeNextWakeup", "perdure_store_next_wakeup", js_store_next_wakeup},
     {"storeStart", "perdure_store_start", js_store_start},
     {"storeDescribe", "perdure_store_describe", js_store_describe},
     {"storeList", "perdure_store_list", js_store_list},
