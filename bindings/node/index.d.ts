@@ -520,6 +520,8 @@ export interface StoreOptions {
   leaseMs?: number;
   synchronousNormal?: boolean;
   busyTimeoutMs?: number;
+  /** The store's clock is the wall clock plus clockOffset (advanceClockTo, setClockOffset): test runners skip time so. */
+  virtualClock?: boolean;
 }
 /** The embedded store: a SQLite file of executions (AWS API shapes out). */
 export declare class Store {
@@ -527,6 +529,13 @@ export declare class Store {
   constructor(path?: string, options?: StoreOptions);
   close(): void;
   now(): number;
+  /** A virtual clock's offset from the wall clock, ms. */
+  readonly clockOffset: number;
+  /** Moves a virtual clock forward to dueMs (never back); returns the ms skipped. */
+  advanceClockTo(dueMs: number): number;
+  setClockOffset(offsetMs: number): void;
+  /** When something of `functions` may next become ready, epoch ms; -1 when nothing is scheduled. */
+  nextWakeup(functions: { name: string; version?: string }[]): number;
   start(functionName: string, input?: unknown,
     options?: { name?: string; version?: string; executionTimeout?: number; inputJson?: string }): string;
   describe(arn: string): any;
