@@ -1517,7 +1517,7 @@ typedef struct store_box {
     int busy;            /* an async work item is using the store */
     unsigned leases;     /* live leases: the store is closed only when this is 0 */
     int close_requested; /* storeClose / finalizer asked while leases were live */
-    char errmsg[512];    /* the reason a closed handle cannot be used */
+    struct lease_box *orphans; /* collected while busy: abandoned by store_idle */
     /* storeOpen({virtualClock: true}): the store's clock is the wall clock plus
      * this offset (storeSetClockOffset). Atomic because the store reads its
      * clock on the libuv pool too (storeLeaseWait, leaseCheckpoint). */
@@ -1527,7 +1527,10 @@ typedef struct store_box {
 typedef struct lease_box {
     perdure_lease *lease;
     store_box *store;
+    struct lease_box *next; /* in store->orphans */
 } lease_box;
+
+static const char GC_REASON[] = "the lease handle was garbage-collected before it was completed";
 
 static void store_release(store_box *box)
 {
@@ -1585,10 +1588,35 @@ static void lease_finalize(napi_env env, void *data, void *hint)
     (void)env;
     (void)hint;
     lease_box *lb = data;
-    if (lb->lease && lb->store && lb->store->store && !lb->store->busy)
-        perdure_lease_abandon(lb->lease, "the lease handle was garbage-collected before it was completed");
+    if (lb->lease && lb->store->busy) {
+        /* Another call uses the store on the libuv pool: abandoning now would
+         * race it, and skipping would leak the lease and hold its execution
+         * until lease_ms. The work's completion abandons it (store_idle). */
+        lb->next = lb->store->orphans;
+        lb->store->orphans = lb;
+        return;
+    }
+    if (lb->lease)
+        perdure_lease_abandon(lb->lease, GC_REASON);
     lease_end(lb);
     free(lb);
+}
+
+/* The async work on the store has completed: the store is free again, and the
+ * leases collected meanwhile are abandoned. The work's own reference (to the
+ * store or to one of its leases) keeps sb allocated. */
+static void store_idle(store_box *sb)
+{
+    lease_box *lb = sb->orphans;
+    sb->busy = 0;
+    sb->orphans = NULL;
+    while (lb) {
+        lease_box *next = lb->next;
+        perdure_lease_abandon(lb->lease, GC_REASON);
+        lease_end(lb);
+        free(lb);
+        lb = next;
+    }
 }
 
 static lease_box *get_lease(napi_env env, napi_value v)
@@ -2072,7 +2100,7 @@ static void reject_status(napi_env env, napi_deferred d, perdure_status st, cons
 static void lease_wait_complete(napi_env env, napi_status status, void *data)
 {
     lease_wait_work *w = data;
-    w->box->busy = 0;
+    store_idle(w->box);
     if (status != napi_ok) {
         if (w->lease)
             perdure_lease_abandon(w->lease, "the lease wait was cancelled");
@@ -2256,7 +2284,7 @@ static void checkpoint_complete(napi_env env, napi_status status, void *data)
 {
     checkpoint_work *w = data;
     if (w->lb->store)
-        w->lb->store->busy = 0;
+        store_idle(w->lb->store);
     if (status != napi_ok) {
         perdure_buf_free(&w->response);
         reject_status(env, w->deferred, PERDURE_E_INTERNAL, "leaseCheckpoint: the async work was cancelled");
