@@ -137,9 +137,12 @@ class View {
     // Made here for a stack that shows the test's call.
     const error = new Error(`Operation was not found after execution completion. Expected status: ${status}. `
       + 'This typically means the operation was never executed or the test is waiting for the wrong operation.');
-    return new Promise((resolve, reject) => {
+    const waiting = new Promise((resolve, reject) => {
       this.waiters.add({ operation, status, resolve, reject: () => reject(error) });
     });
+    // A test may await it only after run() ended: that rejection is not unhandled.
+    waiting.catch(() => {});
+    return waiting;
   }
 
   /** The execution `arn` ended: what was waited for and did not come never will. */
@@ -267,8 +270,7 @@ class Session {
       } catch (e) {
         failure = failure || e;
       }
-    }, POLL_MS);
-    poll.unref();
+    }, POLL_MS);   // ref'd: a test may wait for a step that waits for the test
     let ran;
     try {
       ran = await worker.runOne(0);
