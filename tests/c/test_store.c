@@ -682,3 +682,322 @@ Test(store, processes_never_share_an_execution)
     perdure_store_close(s);
     munmap(sh, sizeof *sh);
 }
+
+/* ---- group commit ------------------------------------------------------------
+ *
+ * A VFS shim in front of SQLite's default VFS sees every write and sync of a
+ * -wal file: writes take numbers from one counter (each thread remembers its
+ * last), and a finished sync records the number reached when it began, so
+ * "every WAL write before number n is on disk" reads synced >= n. Syncs
+ * sleep a little, as a real disk does, so that commits pile up behind them. */
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+typedef struct shim_file {
+    sqlite3_file base;
+    bool wal;
+    sqlite3_file *real;   /* follows this struct */
+} shim_file;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs shim_vfs;
+static atomic_ullong wal_writes, wal_synced, wal_syncs;
+static _Thread_local unsigned long long my_last_wal_write;
+static unsigned sync_sleep_ms;
+
+#define REAL(f) (((shim_file *)(f))->real)
+static int shim_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xRead(REAL(f), b, n, o); }
+static int shim_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    int rc = REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+    if (((shim_file *)f)->wal)
+        my_last_wal_write = ++wal_writes;
+    return rc;
+}
+static int shim_truncate(sqlite3_file *f, sqlite3_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int shim_sync(sqlite3_file *f, int flags)
+{
+    if (!((shim_file *)f)->wal)
+        return REAL(f)->pMethods->xSync(REAL(f), flags);
+    unsigned long long reached = wal_writes;
+    if (sync_sleep_ms)
+        nanosleep(&(struct timespec){.tv_nsec = sync_sleep_ms * 1000000L}, NULL);
+    int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+    wal_syncs++;
+    unsigned long long was = wal_synced;
+    while (rc == SQLITE_OK && was < reached && !atomic_compare_exchange_weak(&wal_synced, &was, reached)) {
+    }
+    return rc;
+}
+static int shim_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int shim_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int shim_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int shim_reserved(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
+static int shim_fcntl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int shim_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int shim_caps(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int shim_shm_map(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
+}
+static int shim_shm_lock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
+static void shim_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int shim_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+static int shim_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **p) { return REAL(f)->pMethods->xFetch(REAL(f), o, n, p); }
+static int shim_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) { return REAL(f)->pMethods->xUnfetch(REAL(f), o, p); }
+
+static const sqlite3_io_methods shim_methods = {
+    3, shim_close, shim_read, shim_write, shim_truncate, shim_sync, shim_size, shim_lock, shim_unlock, shim_reserved,
+    shim_fcntl, shim_sector, shim_caps, shim_shm_map, shim_shm_lock, shim_shm_barrier, shim_shm_unmap, shim_fetch,
+    shim_unfetch};
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+    (void)vfs;
+    shim_file *f = (shim_file *)file;
+    f->real = (sqlite3_file *)(f + 1);
+    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    /* Files the real VFS opens at version < 3 (none of unix's) would need
+     * methods of their version; its methods are all version 3. */
+    f->base.pMethods = f->real->pMethods ? &shim_methods : NULL;
+    return rc;
+}
+
+/* Every SQLite file of this test process goes through the shim from now on. */
+static void install_shim(unsigned sleep_ms)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    cr_assert_geq(real_vfs->iVersion, 3);
+    shim_vfs = *real_vfs;
+    shim_vfs.zName = "perdure-test-shim";
+    shim_vfs.szOsFile = (int)sizeof(shim_file) + real_vfs->szOsFile;
+    shim_vfs.xOpen = shim_open;
+    cr_assert_eq(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+    sync_sleep_ms = sleep_ms;
+}
+
+typedef struct gc_thread {
+    char name[32];
+    int steps;
+    perdure_lease *lease;
+    /* counted by the thread, checked by the test's thread */
+    int acks, unsynced_acks, refused, status;
+    char error[256];
+} gc_thread;
+
+static int nth_step(void *user, unsigned attempt, perdure_buf *result, perdure_error_info *error)
+{
+    (void)user, (void)attempt, (void)error;
+    set_result(result, "{\"ok\":true}");
+    return 0;
+}
+
+static int steps_handler(perdure_context *ctx, void *user, const unsigned char *input, unsigned long long input_len,
+                         perdure_buf *result, perdure_error_info *error)
+{
+    (void)input, (void)input_len, (void)error;
+    gc_thread *t = user;
+    for (int i = 0; i < t->steps; i++) {
+        perdure_sdk_outcome outcome = PERDURE_SDK_ERROR;
+        const unsigned char *r;
+        unsigned long long len;
+        perdure_context_step(ctx, "s", NULL, nth_step, NULL, &outcome, &r, &len);
+        if (outcome != PERDURE_SDK_OK)
+            return 0;
+    }
+    set_result(result, "\"done\"");
+    return 0;
+}
+
+/* The SDK's transport: the store's checkpoint, then the check that what
+ * this thread wrote to the WAL was synced before the answer came back. */
+static perdure_status acked_checkpoint(void *user, const unsigned char *req, unsigned long long len, perdure_buf *resp)
+{
+    gc_thread *t = user;
+    perdure_status st = perdure_lease_checkpoint(t->lease, req, len, resp);
+    if (st == PERDURE_OK) {
+        t->acks++;
+        if (wal_synced < my_last_wal_write)
+            t->unsynced_acks++;
+    }
+    return st;
+}
+
+/* A worker thread with a handle of its own: leases execution t->name's
+ * function and runs it to the end through acked_checkpoint. */
+static void *gc_worker(void *arg)
+{
+    gc_thread *t = arg;
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
+    if ((t->status = perdure_store_open(path, &o, &s)))
+        goto out;
+    perdure_function_ref ref = {t->name, NULL};
+    if ((t->status = perdure_store_lease(s, &ref, 1, t->name, &t->lease)) || !t->lease) {
+        t->status = t->status ? t->status : PERDURE_E_NOT_FOUND;
+        goto out;
+    }
+    const unsigned char *input;
+    unsigned long long ilen;
+    perdure_lease_input(t->lease, &input, &ilen);
+    perdure_vm_options vo = vm_options();
+    perdure_buf output = {0};
+    t->status = perdure_invoke_handler(&vo, input, ilen, fake_now, steps_handler, t, acked_checkpoint, t, &output);
+    if (!t->status) {
+        t->status = perdure_lease_complete(t->lease, output.data, output.len);
+        if (!t->status && wal_synced < my_last_wal_write)
+            t->unsynced_acks++;
+    } else {
+        perdure_lease_abandon(t->lease, "test");
+    }
+    perdure_buf_free(&output);
+out:
+    if (t->status)
+        snprintf(t->error, sizeof t->error, "%s: %s", perdure_status_name(t->status), perdure_store_errmsg(s));
+    perdure_store_close(s);
+    return NULL;
+}
+
+#define GC_THREADS 6
+
+Test(store, group_commit_concurrent_committers)
+{
+    install_shim(20);
+    perdure_store *s = open_store(true, 0);
+    gc_thread ts[GC_THREADS] = {0};
+    char *arns[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        snprintf(ts[i].name, sizeof ts[i].name, "fn%d", i);
+        ts[i].steps = 8;
+        arns[i] = start(s, ts[i].name, NULL, ts[i].name, NULL);
+    }
+    unsigned long long syncs_before = wal_syncs;
+    pthread_t tid[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++)
+        cr_assert_eq(pthread_create(&tid[i], NULL, gc_worker, &ts[i]), 0);
+    int acks = 0;
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(tid[i], NULL);
+        cr_assert_eq(ts[i].status, PERDURE_OK, "thread %d: %s", i, ts[i].error);
+        cr_assert_eq(ts[i].unsynced_acks, 0, "thread %d: a commit was acknowledged before it was synced", i);
+        acks += ts[i].acks;
+        json_t *d = describe(s, arns[i]);
+        cr_assert_str_eq(status_of(d), "SUCCEEDED");
+        json_decref(d);
+        free(arns[i]);
+    }
+    /* every step checkpointed at least once, and one lease and one completion each */
+    cr_assert_geq(acks, GC_THREADS * 8);
+    unsigned long long commits = (unsigned long long)acks + 2 * GC_THREADS, syncs = wal_syncs - syncs_before;
+    cr_assert_lt(syncs * 2, commits, "%llu fdatasyncs for %llu commits: commits did not share syncs", syncs, commits);
+    perdure_store_close(s);
+}
+
+/* Threads whose batches are refused (a stale checkpoint token) commit next to
+ * threads whose batches succeed: each batch stands or falls alone. */
+static void *stale_worker(void *arg)
+{
+    gc_thread *t = arg;
+    perdure_store *s = NULL;
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
+    if ((t->status = perdure_store_open(path, &o, &s)))
+        goto out;
+    perdure_function_ref ref = {t->name, NULL};
+    if ((t->status = perdure_store_lease(s, &ref, 1, t->name, &t->lease)) || !t->lease) {
+        t->status = t->status ? t->status : PERDURE_E_NOT_FOUND;
+        goto out;
+    }
+    const unsigned char *input;
+    unsigned long long ilen;
+    perdure_lease_input(t->lease, &input, &ilen);
+    perdure_vm_options vo = vm_options();
+    perdure_vm *vm = NULL;
+    perdure_vm_new(&vo, &vm);
+    perdure_vm_start(vm, input, ilen, fake_now);
+    perdure_step_config cfg = {.size = sizeof cfg};
+    perdure_op op;
+    perdure_next next;
+    perdure_vm_step(vm, PERDURE_ROOT, "s", &cfg, &op);
+    perdure_vm_op_next(vm, op, &next);
+    perdure_vm_op_succeed(vm, op, "1", 1);
+    perdure_buf req = {0}, resp = {0};
+    perdure_vm_take_batch(vm, &req);
+    /* The same batch without its ClientToken (so not answered as a retry)
+     * and with a token that is stale once the batch is in. */
+    pd_bytes token = {0}, client_token = {0};
+    pd_update *updates = NULL;
+    size_t n = 0;
+    pd_err err = {0};
+    pd_buf stale;
+    pd_buf_init(&stale);
+    if (pd_mp_decode_checkpoint_request(req.data, req.len, &token, &updates, &n, &client_token, &err) ||
+        pd_mp_encode_checkpoint_request(token.data, updates, n, NULL, 4096, &stale, &err))
+        t->status = PERDURE_E_INTERNAL;
+    else if (!(t->status = perdure_lease_checkpoint(t->lease, req.data, req.len, &resp))) {
+        for (int i = 0; i < t->steps; i++) {
+            perdure_buf again = {0};
+            if (perdure_lease_checkpoint(t->lease, stale.data, stale.len, &again) != PERDURE_OK)
+                t->refused++;
+            perdure_buf_free(&again);
+        }
+    }
+    pd_updates_free(updates, n);
+    pd_bytes_clear(&token);
+    pd_bytes_clear(&client_token);
+    pd_buf_free(&stale);
+    if (t->status)
+        goto done;
+    t->status = perdure_lease_abandon(t->lease, "stale worker done");
+    t->lease = NULL;
+done:
+    if (t->lease)
+        perdure_lease_abandon(t->lease, "test");
+    perdure_buf_free(&req);
+    perdure_buf_free(&resp);
+    perdure_vm_free(vm);
+out:
+    if (t->status)
+        snprintf(t->error, sizeof t->error, "%s: %s", perdure_status_name(t->status), perdure_store_errmsg(s));
+    perdure_store_close(s);
+    return NULL;
+}
+
+Test(store, group_commit_refused_batch_stands_alone)
+{
+    install_shim(5);
+    perdure_store *s = open_store(true, 0);
+    gc_thread ts[GC_THREADS] = {0};
+    char *arns[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        snprintf(ts[i].name, sizeof ts[i].name, "fn%d", i);
+        ts[i].steps = 10;
+        arns[i] = start(s, ts[i].name, NULL, ts[i].name, NULL);
+    }
+    pthread_t tid[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++)
+        cr_assert_eq(pthread_create(&tid[i], NULL, i % 2 ? stale_worker : gc_worker, &ts[i]), 0);
+    for (int i = 0; i < GC_THREADS; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < GC_THREADS; i++) {
+        cr_assert_eq(ts[i].status, PERDURE_OK, "thread %d: %s", i, ts[i].error);
+        json_t *d = describe(s, arns[i]);
+        if (i % 2) {
+            /* every replay refused; the one good batch kept; the abandoned
+             * invocation waits for its retry */
+            cr_assert_eq(ts[i].refused, ts[i].steps);
+            cr_assert_str_eq(status_of(d), "RUNNING");
+            cr_assert_str_eq(history_types(s, arns[i]),
+                             "ExecutionStarted StepStarted StepSucceeded InvocationCompleted");
+        } else {
+            cr_assert_eq(ts[i].unsynced_acks, 0);
+            cr_assert_str_eq(status_of(d), "SUCCEEDED");
+        }
+        json_decref(d);
+        free(arns[i]);
+    }
+    perdure_store_close(s);
+}
