@@ -384,6 +384,10 @@ describe('LocalDurableTestRunner: invoke', () => {
     runner.reset();
     await assert.rejects(runner.run({ payload: { functionName: 'missing' } }),
       /No function found for function name missing/);
+    // The runner goes on: the next run is not held up by the unserved target.
+    runner.reset();
+    runner.registerFunction('present', async () => 'here');
+    assert.equal((await runner.run({ payload: { functionName: 'present' } })).getResult(), 'here');
   });
 });
 

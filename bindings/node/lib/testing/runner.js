@@ -187,11 +187,12 @@ class Session {
     const options = { virtualClock: true, synchronousNormal: true, leaseMs: LEASE_MS };
     // Two handles: the worker's is used off the event loop (lease waits,
     // checkpoints), the test's (starts, reads, callback answers) never is.
-    this.work = new Store(file, options);
     try {
+      this.work = new Store(file, options);
       this.control = new Store(file, options);
     } catch (e) {
-      this.work.close();
+      if (this.work) this.work.close();
+      fs.rmSync(this.dir, { recursive: true, force: true });
       throw e;
     }
     this.worker = null;
@@ -290,8 +291,11 @@ class Session {
       const key = functionKey(execution.FunctionArn);
       if (!served.has(key)) {
         const name = key.slice(0, key.indexOf('@'));
-        throw new Error(`No function found for function name ${name}.\nPlease configure the function handler for `
-          + `"${name}" with LocalDurableTestRunner.registerFunction or registerDurableFunction.`);
+        const message = `No function found for function name ${name}.\nPlease configure the function handler for `
+          + `"${name}" with LocalDurableTestRunner.registerFunction or registerDurableFunction.`;
+        // Ended, so that it does not stay in the store and fail later runs (its invoke fails).
+        this.control.stop(execution.DurableExecutionArn, { ErrorType: 'ResourceNotFoundException', ErrorMessage: message });
+        throw new Error(message);
       }
     }
     const now = this.control.now();
