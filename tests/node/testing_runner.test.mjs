@@ -301,7 +301,7 @@ describe('LocalDurableTestRunner: callbacks answered through operations', () => 
   it('createCallback: STARTED, heartbeats, then sendCallbackFailure; the failure surfaces via getError', async () => {
     const runner = new LocalDurableTestRunner({
       handlerFunction: withDurableExecution(async (event, ctx) => {
-        const [answer] = await ctx.createCallback('payment', { timeout: { days: 1 }, heartbeatTimeout: { seconds: 2 } });
+        const [answer] = await ctx.createCallback('payment', { timeout: { days: 1 }, heartbeatTimeout: { seconds: 10 } });
         return answer;
       }),
     });
@@ -311,7 +311,7 @@ describe('LocalDurableTestRunner: callbacks answered through operations', () => 
     assert.equal(payment.isCallback(), true);
     for (let i = 0; i < 3; i++) {
       await payment.sendCallbackHeartbeat();
-      await sleep(500);   // 1.5 s in all: the 2 s heartbeat timeout runs in real time, and is kept off
+      await sleep(300);   // attended: the heartbeat timeout runs in real time, not skipped
     }
     await payment.sendCallbackFailure({ ErrorType: 'CardDeclined', ErrorMessage: 'insufficient funds' });
     const execution = await running;
