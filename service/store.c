@@ -646,6 +646,8 @@ typedef struct row {
     char lease_token[33];     /* "" when not leased */
     char *lease_owner;
     long long lease_expires_ms;
+    bool has_ready;
+    long long ready_ms;
 } row;
 
 static void row_free(row *r)
@@ -660,10 +662,10 @@ static perdure_status load_row(perdure_store *s, sqlite3_int64 id, const char *a
     memset(out, 0, sizeof *out);
     sqlite3_stmt *q;
     TRY(sql_prepare(s,
-                    arn ? "SELECT id, revision, status, lease_token, lease_owner, lease_expires_ms FROM executions "
-                          "WHERE arn = ?"
-                        : "SELECT id, revision, status, lease_token, lease_owner, lease_expires_ms FROM executions "
-                          "WHERE id = ?",
+                    arn ? "SELECT id, revision, status, lease_token, lease_owner, lease_expires_ms, ready_ms "
+                          "FROM executions WHERE arn = ?"
+                        : "SELECT id, revision, status, lease_token, lease_owner, lease_expires_ms, ready_ms "
+                          "FROM executions WHERE id = ?",
                     &q));
     if (arn)
         sqlite3_bind_text(q, 1, arn, -1, SQLITE_STATIC);
@@ -681,6 +683,8 @@ static perdure_status load_row(perdure_store *s, sqlite3_int64 id, const char *a
             !(out->lease_owner = strdup((const char *)sqlite3_column_text(q, 4))))
             st = pd_fail(&s->err, PERDURE_E_NOMEM, "out of memory");
         out->lease_expires_ms = sqlite3_column_int64(q, 5);
+        out->has_ready = sqlite3_column_type(q, 6) != SQLITE_NULL;
+        out->ready_ms = sqlite3_column_int64(q, 6);
     } else if (rc == SQLITE_DONE) {
         st = pd_fail(&s->err, PERDURE_E_NOT_FOUND, "no execution %s", arn ? arn : "with this id");
     } else {
@@ -834,9 +838,9 @@ static perdure_status deliver_answers(perdure_store *s, sqlite3_int64 caller, pd
 static perdure_status complete_invoker(perdure_store *s, sqlite3_int64 target, long long now);
 
 /* Writes what changed in x since the last take, plus the derived columns, and
- * bumps the revision (returned in *revision). old_status: the row's status
- * before (NULL: a new execution). */
-static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, const char *old_status,
+ * bumps the revision (returned in *revision). old: the row before (NULL: a
+ * new execution). */
+static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, const row *old,
                               const lease_cols *lease, long long now, sqlite3_int64 *revision)
 {
     /* Chained invokes START'ed by this change: their targets start in this
@@ -852,8 +856,9 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
     pd_exec_changes c;
     TRY(pd_exec_take_changes(x, &c, &s->err));
     perdure_status st = PERDURE_OK;
-    pd_buf b;
+    pd_buf b, state;
     pd_buf_init(&b);
+    pd_buf_init(&state);
     sqlite3_stmt *q = NULL, *cb = NULL;
     if (c.n_ops) {
         if ((st = sql_prepare(s, "INSERT OR REPLACE INTO operations(execution, position, id, record) VALUES (?,?,?,?)",
@@ -913,19 +918,9 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         sql_release(s, q);
         q = NULL;
     }
-    if (c.state) {
-        b.len = 0;
-        if ((st = pd_exec_state_json(x, &b, &s->err)) ||
-            (st = sql_prepare(s, "UPDATE executions SET state = ? WHERE id = ?", &q)))
-            goto done;
-        sqlite3_bind_text(q, 1, (const char *)b.data, (int)b.len, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, id);
-        st = sql_done(s, q);
-        q = NULL;
-        if (st)
-            goto done;
-    }
-    /* the derived columns */
+    if (c.state && (st = pd_exec_state_json(x, &state, &s->err)))
+        goto done;
+    /* the derived columns, and the state when it changed: one row write */
     {
         const char *status = pd_exec_status_name(pd_exec_status(x));
         bool running = pd_exec_status(x) == PERDURE_STATUS_STARTED;
@@ -952,11 +947,22 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         if (error && (st = pd_json_encode_error(error, &b, &s->err)))
             goto done;
         const pd_operation *op = pd_exec_operation_at(x, 0);
+        /* Setting status or ready_ms rewrites the executions_ready entry even
+         * to the same value (SQLite picks the indexes to update by the SET
+         * list): leave them out when they did not change, as during every
+         * checkpoint of an invocation. */
+        bool same_ready = old && strcmp(old->status, status) == 0 && old->has_ready == has_ready &&
+                          (!has_ready || old->ready_ms == ready);
         if ((st = sql_prepare(s,
-                              "UPDATE executions SET status = ?, end_ms = ?, result = ?, error = ?, "
-                              "wants_invocation = ?, next_wakeup_ms = ?, ready_ms = ?, lease_owner = ?, "
-                              "lease_token = ?, lease_expires_ms = ?, revision = revision + 1 WHERE id = ? "
-                              "RETURNING revision",
+                              same_ready
+                                  ? "UPDATE executions SET end_ms = ?2, result = ?3, error = ?4, "
+                                    "wants_invocation = ?5, next_wakeup_ms = ?6, lease_owner = ?8, "
+                                    "lease_token = ?9, lease_expires_ms = ?10, state = coalesce(?12, state), "
+                                    "revision = revision + 1 WHERE id = ?11 RETURNING revision"
+                                  : "UPDATE executions SET status = ?1, end_ms = ?2, result = ?3, error = ?4, "
+                                    "wants_invocation = ?5, next_wakeup_ms = ?6, ready_ms = ?7, lease_owner = ?8, "
+                                    "lease_token = ?9, lease_expires_ms = ?10, state = coalesce(?12, state), "
+                                    "revision = revision + 1 WHERE id = ?11 RETURNING revision",
                               &q)))
             goto done;
         sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
@@ -977,6 +983,8 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
             sqlite3_bind_int64(q, 10, lease->expires_ms);
         }
         sqlite3_bind_int64(q, 11, id);
+        if (c.state)
+            sqlite3_bind_text(q, 12, (const char *)state.data, (int)state.len, SQLITE_STATIC);
         int rc = sqlite3_step(q);
         if (rc != SQLITE_ROW) {
             st = rc == SQLITE_DONE ? pd_fail(&s->err, PERDURE_E_STORE, "store: execution row vanished")
@@ -987,7 +995,7 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
             *revision = sqlite3_column_int64(q, 0);
         sql_release(s, q);
         q = NULL;
-        if (!old_status || strcmp(old_status, status) != 0) {
+        if (!old || strcmp(old->status, status) != 0) {
             st = insert_status_event(s, id, x, now);
             /* The target of a chained invoke ended: answer its caller. */
             if (!st && !running)
@@ -998,6 +1006,7 @@ done:
     sql_release(s, q);
     sql_release(s, cb);
     pd_buf_free(&b);
+    pd_buf_free(&state);
     pd_exec_changes_free(&c);
     return st;
 }
@@ -1291,7 +1300,7 @@ static perdure_status complete_invoker(perdure_store *s, sqlite3_int64 target, l
     pd_exec *cx = NULL;
     perdure_status st = load_row(s, caller, NULL, &r);
     if (!st && strcmp(r.status, "RUNNING") == 0 && !r.lease_token[0] && !(st = load_exec(s, caller, &cx)))
-        st = persist(s, caller, cx, r.status, NULL, now, NULL);   /* persist answers it */
+        st = persist(s, caller, cx, &r, NULL, now, NULL);   /* persist answers it */
     pd_exec_free(cx);
     row_free(&r);
     return st;
@@ -1686,7 +1695,7 @@ static perdure_status mutate_callback(perdure_store *s, const char *callback_id,
     }
     pd_err keep = s->err;
     lease_cols lc = {r.lease_owner, r.lease_token, r.lease_expires_ms};
-    if ((st = persist(s, id, x, r.status, &lc, now, NULL)) || (st = commit(s)))
+    if ((st = persist(s, id, x, &r, &lc, now, NULL)) || (st = commit(s)))
         goto done;
     s->err = keep;
     st = public_status(applied);
@@ -1753,7 +1762,7 @@ perdure_status perdure_store_stop(perdure_store *store, const char *arn, const p
     if ((st = pd_exec_stop(x, e, now, NULL, &s->err)))
         goto done;
     lease_cols lc = {r.lease_owner, r.lease_token, r.lease_expires_ms};
-    if ((st = persist(s, r.id, x, r.status, &lc, now, NULL)))
+    if ((st = persist(s, r.id, x, &r, &lc, now, NULL)))
         goto done;
     st = commit(s);
 done:
@@ -1801,7 +1810,7 @@ static perdure_status try_lease(perdure_store *s, sqlite3_int64 id, const char *
     if ((st = pd_exec_fire_timers(x, now, &s->err)))
         goto done;
     if (!pd_exec_wants_invocation(x, now)) {
-        st = persist(s, id, x, r.status, NULL, now, NULL);
+        st = persist(s, id, x, &r, NULL, now, NULL);
         goto done;
     }
     if (!(l = calloc(1, sizeof *l))) {
@@ -1830,7 +1839,7 @@ static perdure_status try_lease(perdure_store *s, sqlite3_int64 id, const char *
         goto done;
     }
     lease_cols lc = {l->worker, l->token, l->expires_ms};
-    if ((st = persist(s, id, x, r.status, &lc, now, &l->revision)))
+    if ((st = persist(s, id, x, &r, &lc, now, &l->revision)))
         goto done;
     l->x = x;
     x = NULL;
@@ -2007,7 +2016,7 @@ static perdure_status lease_commit(perdure_lease *l, row *r, long long now)
 {
     perdure_store *s = l->store;
     lease_cols lc = {l->worker, l->token, l->expires_ms};
-    perdure_status st = persist(s, l->exec_id, l->x, r->status, &lc, now, &l->revision);
+    perdure_status st = persist(s, l->exec_id, l->x, r, &lc, now, &l->revision);
     if (!st)
         st = commit(s);
     if (st) {
