@@ -1705,7 +1705,7 @@ static perdure_status mutate_callback(perdure_store *s, const char *callback_id,
         pd_fail(&s->err, st, "callback %s: %s", callback_id, m);
     }
 done:
-    if (st && !sqlite3_get_autocommit(s->db))
+    if (st)
         rollback(s);
     sql_release(s, q);
     pd_exec_free(x);
