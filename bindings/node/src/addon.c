@@ -66,22 +66,29 @@ static void throw_napi(napi_env env, const char *what)
     napi_throw_type_error(env, NULL, msg);
 }
 
-/* Throws Error(message) with .code = the status name and .status = status. */
-static void throw_status(napi_env env, perdure_status st, const char *message)
+/* Error(message) with .code = the status name and .status = status; an
+ * empty message is the status name. */
+static napi_value status_error(napi_env env, perdure_status st, const char *message)
 {
     napi_value msg, err, code, num;
     const char *name = perdure_status_name(st);
-    char buf[1024];
-    if (!message || !*message)
-        message = name;
-    snprintf(buf, sizeof buf, "%s", message);
-    napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, message && *message ? message : name, NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &err);
     napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
     napi_create_int32(env, st, &num);
     napi_set_named_property(env, err, "code", code);
     napi_set_named_property(env, err, "status", num);
-    napi_throw(env, err);
+    return err;
+}
+
+static void throw_status(napi_env env, perdure_status st, const char *message)
+{
+    napi_throw(env, status_error(env, st, message));
+}
+
+static void reject_status(napi_env env, napi_deferred d, perdure_status st, const char *message)
+{
+    napi_reject_deferred(env, d, status_error(env, st, message));
 }
 
 static void throw_misuse(napi_env env, const char *message)
@@ -227,6 +234,17 @@ static napi_value prop(napi_env env, napi_value obj, const char *key)
     return v;
 }
 
+/* get_int64 / get_double of obj[key]; errors name the key. */
+static bool prop_int64(napi_env env, napi_value obj, const char *key, long long dflt, long long *out)
+{
+    return get_int64(env, prop(env, obj, key), key, dflt, out);
+}
+
+static bool prop_double(napi_env env, napi_value obj, const char *key, double dflt, double *out)
+{
+    return get_double(env, prop(env, obj, key), key, dflt, out);
+}
+
 /* Bytes for a call: a Buffer/TypedArray is borrowed, a string is copied
  * (*owned set), null/undefined gives data NULL. */
 typedef struct bytes_arg {
@@ -280,28 +298,54 @@ static bool get_bytes(napi_env env, napi_value v, const char *what, bytes_arg *o
     return false;
 }
 
-/* ---- strings kept for the duration of one call ------------------------------ */
+/* ---- memory kept for the duration of one call ------------------------------- */
+/* Strings and arrays that a C call borrows, freed together by pool_free. */
 typedef struct strpool {
-    char **items;
+    void **items;
     size_t len, cap;
 } strpool;
 
-static char *pool_keep(strpool *p, char *s)
+/* Takes ownership of block (NULL is kept as nothing). Returns false after
+ * throwing when out of memory; block is freed then. */
+static bool pool_keep(napi_env env, strpool *p, void *block)
 {
-    if (!s)
-        return NULL;
+    if (!block)
+        return true;
     if (p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
-        char **items = realloc(p->items, cap * sizeof *items);
+        void **items = realloc(p->items, cap * sizeof *items);
         if (!items) {
-            free(s);
-            return NULL;
+            free(block);
+            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+            return false;
         }
         p->items = items;
         p->cap = cap;
     }
-    p->items[p->len++] = s;
-    return s;
+    p->items[p->len++] = block;
+    return true;
+}
+
+/* calloc(n, size) kept in the pool (at least one element, so never NULL on success). */
+static void *pool_calloc(napi_env env, strpool *p, size_t n, size_t size)
+{
+    void *block = calloc(n ? n : 1, size);
+    if (!block) {
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    return pool_keep(env, p, block) ? block : NULL;
+}
+
+/* A JS string kept in the pool (NULL for null/undefined when nullable). */
+static bool pool_string(napi_env env, strpool *p, napi_value v, bool nullable, const char *what, const char **out)
+{
+    char *s;
+    *out = NULL;
+    if (!get_string(env, v, nullable, what, &s) || !pool_keep(env, p, s))
+        return false;
+    *out = s;
+    return true;
 }
 
 static void pool_free(strpool *p)
@@ -315,20 +359,13 @@ static void pool_free(strpool *p)
 /* A string property into the pool (NULL when absent). */
 static bool pool_prop(napi_env env, strpool *p, napi_value obj, const char *key, const char **out)
 {
-    char *s;
-    *out = NULL;
-    if (!get_string(env, prop(env, obj, key), true, key, &s))
-        return false;
-    *out = pool_keep(p, s);
-    return true;
+    return pool_string(env, p, prop(env, obj, key), true, key, out);
 }
 
 /* {ErrorType, ErrorMessage, ErrorData, StackTrace: [string]} -> perdure_error_info */
-static bool get_error_info(napi_env env, napi_value v, strpool *p, perdure_error_info *out,
-                           const char ***trace_out)
+static bool get_error_info(napi_env env, napi_value v, strpool *p, perdure_error_info *out)
 {
     memset(out, 0, sizeof *out);
-    *trace_out = NULL;
     if (is_nullish(env, v))
         return true;
     if (!pool_prop(env, p, v, "ErrorType", &out->error_type) ||
@@ -341,24 +378,17 @@ static bool get_error_info(napi_env env, napi_value v, strpool *p, perdure_error
     if (is_array) {
         uint32_t n = 0;
         napi_get_array_length(env, trace, &n);
-        const char **lines = calloc(n ? n : 1, sizeof *lines);
-        if (!lines) {
-            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        const char **lines = pool_calloc(env, p, n, sizeof *lines);
+        if (!lines)
             return false;
-        }
         for (uint32_t i = 0; i < n; i++) {
             napi_value line;
-            char *s;
             napi_get_element(env, trace, i, &line);
-            if (!get_string(env, line, false, "StackTrace[i]", &s)) {
-                free(lines);
+            if (!pool_string(env, p, line, false, "StackTrace[i]", &lines[i]))
                 return false;
-            }
-            lines[i] = pool_keep(p, s);
         }
         out->stack_trace = lines;
         out->stack_trace_len = n;
-        *trace_out = lines;
     }
     return true;
 }
@@ -389,51 +419,25 @@ static napi_value error_view_object(napi_env env, const perdure_error_view *view
 
 /* {maxAttempts, backoff, initialDelaySeconds, maxDelaySeconds, backoffRate,
  *  incrementSeconds, jitter, retryableErrors: [{pattern, regex}],
- *  retryableErrorTypes: [string]} -> perdure_retry_config. Arrays are
- *  allocated into *arrays (freed by the caller). */
-typedef struct retry_holder {
-    perdure_retry_config cfg;
-    const char **errors;
-    unsigned char *is_regex;
-    const char **types;
-} retry_holder;
-
-static void retry_holder_free(retry_holder *h)
+ *  retryableErrorTypes: [string]} -> perdure_retry_config, its arrays and
+ *  strings in the pool. */
+static bool get_retry_config(napi_env env, napi_value v, strpool *p, perdure_retry_config *cfg)
 {
-    free(h->errors);
-    free(h->is_regex);
-    free(h->types);
-    memset(h, 0, sizeof *h);
-}
-
-static bool get_retry_config(napi_env env, napi_value v, strpool *p, retry_holder *h)
-{
-    memset(h, 0, sizeof *h);
-    h->cfg.size = sizeof h->cfg;
-    perdure_retry_config_preset(&h->cfg, PERDURE_RETRY_CONFIG_DEFAULTS);
-    long long n;
-    double d;
-    if (!get_int64(env, prop(env, v, "maxAttempts"), "maxAttempts", h->cfg.max_attempts, &n))
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    perdure_retry_config_preset(cfg, PERDURE_RETRY_CONFIG_DEFAULTS);
+    long long attempts, backoff, jitter;
+    if (!prop_int64(env, v, "maxAttempts", cfg->max_attempts, &attempts) ||
+        !prop_int64(env, v, "backoff", cfg->backoff, &backoff) ||
+        !prop_double(env, v, "initialDelaySeconds", cfg->initial_delay_seconds, &cfg->initial_delay_seconds) ||
+        !prop_double(env, v, "maxDelaySeconds", cfg->max_delay_seconds, &cfg->max_delay_seconds) ||
+        !prop_double(env, v, "backoffRate", cfg->backoff_rate, &cfg->backoff_rate) ||
+        !prop_double(env, v, "incrementSeconds", cfg->increment_seconds, &cfg->increment_seconds) ||
+        !prop_int64(env, v, "jitter", cfg->jitter, &jitter))
         return false;
-    h->cfg.max_attempts = (unsigned)(n < 0 ? 0 : n);
-    if (!get_int64(env, prop(env, v, "backoff"), "backoff", h->cfg.backoff, &n))
-        return false;
-    h->cfg.backoff = (perdure_backoff)n;
-    if (!get_double(env, prop(env, v, "initialDelaySeconds"), "initialDelaySeconds", h->cfg.initial_delay_seconds, &d))
-        return false;
-    h->cfg.initial_delay_seconds = d;
-    if (!get_double(env, prop(env, v, "maxDelaySeconds"), "maxDelaySeconds", h->cfg.max_delay_seconds, &d))
-        return false;
-    h->cfg.max_delay_seconds = d;
-    if (!get_double(env, prop(env, v, "backoffRate"), "backoffRate", h->cfg.backoff_rate, &d))
-        return false;
-    h->cfg.backoff_rate = d;
-    if (!get_double(env, prop(env, v, "incrementSeconds"), "incrementSeconds", h->cfg.increment_seconds, &d))
-        return false;
-    h->cfg.increment_seconds = d;
-    if (!get_int64(env, prop(env, v, "jitter"), "jitter", h->cfg.jitter, &n))
-        return false;
-    h->cfg.jitter = (perdure_jitter)n;
+    cfg->max_attempts = (unsigned)(attempts < 0 ? 0 : attempts);
+    cfg->backoff = (perdure_backoff)backoff;
+    cfg->jitter = (perdure_jitter)jitter;
 
     napi_value errors = prop(env, v, "retryableErrors");
     bool is_array = false;
@@ -441,49 +445,43 @@ static bool get_retry_config(napi_env env, napi_value v, strpool *p, retry_holde
     if (is_array) {
         uint32_t len = 0;
         napi_get_array_length(env, errors, &len);
-        h->errors = calloc(len ? len : 1, sizeof *h->errors);
-        h->is_regex = calloc(len ? len : 1, 1);
-        if (!h->errors || !h->is_regex) {
-            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        const char **patterns = pool_calloc(env, p, len, sizeof *patterns);
+        unsigned char *is_regex = patterns ? pool_calloc(env, p, len, 1) : NULL;
+        if (!is_regex)
             return false;
-        }
         for (uint32_t i = 0; i < len; i++) {
             napi_value e;
             bool regex = false;
             napi_get_element(env, errors, i, &e);
-            if (!pool_prop(env, p, e, "pattern", &h->errors[i]))
+            if (!pool_prop(env, p, e, "pattern", &patterns[i]))
                 return false;
             napi_get_value_bool(env, prop(env, e, "regex"), &regex);
-            h->is_regex[i] = regex;
-            if (!h->errors[i]) {
+            is_regex[i] = regex;
+            if (!patterns[i]) {
                 napi_throw_type_error(env, NULL, "retryableErrors[i].pattern must be a string");
                 return false;
             }
         }
-        h->cfg.retryable_errors = h->errors;
-        h->cfg.retryable_errors_is_regex = h->is_regex;
-        h->cfg.retryable_errors_len = len;
+        cfg->retryable_errors = patterns;
+        cfg->retryable_errors_is_regex = is_regex;
+        cfg->retryable_errors_len = len;
     }
     napi_value types = prop(env, v, "retryableErrorTypes");
     napi_is_array(env, types, &is_array);
     if (is_array) {
         uint32_t len = 0;
         napi_get_array_length(env, types, &len);
-        h->types = calloc(len ? len : 1, sizeof *h->types);
-        if (!h->types) {
-            throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        const char **names = pool_calloc(env, p, len, sizeof *names);
+        if (!names)
             return false;
-        }
         for (uint32_t i = 0; i < len; i++) {
             napi_value e;
-            char *s;
             napi_get_element(env, types, i, &e);
-            if (!get_string(env, e, false, "retryableErrorTypes[i]", &s))
+            if (!pool_string(env, p, e, false, "retryableErrorTypes[i]", &names[i]))
                 return false;
-            h->types[i] = pool_keep(p, s);
         }
-        h->cfg.retryable_error_types = h->types;
-        h->cfg.retryable_error_types_len = len;
+        cfg->retryable_error_types = names;
+        cfg->retryable_error_types_len = len;
     }
     return true;
 }
@@ -512,23 +510,15 @@ static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg
     memset(cfg, 0, sizeof *cfg);
     cfg->size = sizeof *cfg;
     perdure_wait_config_init(cfg);
-    long long n;
-    double d;
-    if (!get_int64(env, prop(env, v, "maxAttempts"), "maxAttempts", cfg->max_attempts, &n))
+    long long attempts, jitter;
+    if (!prop_int64(env, v, "maxAttempts", cfg->max_attempts, &attempts) ||
+        !prop_double(env, v, "initialDelaySeconds", cfg->initial_delay_seconds, &cfg->initial_delay_seconds) ||
+        !prop_double(env, v, "maxDelaySeconds", cfg->max_delay_seconds, &cfg->max_delay_seconds) ||
+        !prop_double(env, v, "backoffRate", cfg->backoff_rate, &cfg->backoff_rate) ||
+        !prop_int64(env, v, "jitter", cfg->jitter, &jitter))
         return false;
-    cfg->max_attempts = (unsigned)(n < 0 ? 0 : n);
-    if (!get_double(env, prop(env, v, "initialDelaySeconds"), "initialDelaySeconds", cfg->initial_delay_seconds, &d))
-        return false;
-    cfg->initial_delay_seconds = d;
-    if (!get_double(env, prop(env, v, "maxDelaySeconds"), "maxDelaySeconds", cfg->max_delay_seconds, &d))
-        return false;
-    cfg->max_delay_seconds = d;
-    if (!get_double(env, prop(env, v, "backoffRate"), "backoffRate", cfg->backoff_rate, &d))
-        return false;
-    cfg->backoff_rate = d;
-    if (!get_int64(env, prop(env, v, "jitter"), "jitter", cfg->jitter, &n))
-        return false;
-    cfg->jitter = (perdure_jitter)n;
+    cfg->max_attempts = (unsigned)(attempts < 0 ? 0 : attempts);
+    cfg->jitter = (perdure_jitter)jitter;
     return true;
 }
 
@@ -599,23 +589,20 @@ static napi_value js_retry_decide(napi_env env, napi_callback_info info)
 {
     ARGS(4);
     strpool pool = {0};
-    retry_holder h;
+    perdure_retry_config cfg;
     perdure_error_info err;
-    const char **trace = NULL;
     long long attempts;
     double random01;
     napi_value result = NULL;
-    if (get_retry_config(env, argv[0], &pool, &h) && get_int64(env, argv[1], "attemptsMade", 0, &attempts) &&
-        get_error_info(env, argv[2], &pool, &err, &trace) && get_double(env, argv[3], "random01", 0.5, &random01)) {
+    if (get_retry_config(env, argv[0], &pool, &cfg) && get_int64(env, argv[1], "attemptsMade", 0, &attempts) &&
+        get_error_info(env, argv[2], &pool, &err) && get_double(env, argv[3], "random01", 0.5, &random01)) {
         perdure_retry_decision d;
-        perdure_status st = perdure_retry_decide(&h.cfg, (unsigned)(attempts < 0 ? 0 : attempts), &err, random01, &d);
+        perdure_status st = perdure_retry_decide(&cfg, (unsigned)(attempts < 0 ? 0 : attempts), &err, random01, &d);
         if (st)
             throw_status(env, st, "perdure_retry_decide: invalid retry configuration");
         else
             result = decision_object(env, &d);
     }
-    free(trace);
-    retry_holder_free(&h);
     pool_free(&pool);
     return result;
 }
@@ -665,9 +652,8 @@ static napi_value js_output_failed(napi_env env, napi_callback_info info)
     long long wire;
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     napi_value result = NULL;
-    if (get_int64(env, argv[0], "wire", PERDURE_WIRE_JSON, &wire) && get_error_info(env, argv[1], &pool, &err, &trace)) {
+    if (get_int64(env, argv[0], "wire", PERDURE_WIRE_JSON, &wire) && get_error_info(env, argv[1], &pool, &err)) {
         perdure_vm_options opts = {.size = sizeof opts};
         perdure_vm_options_init(&opts);
         opts.wire = (perdure_wire)wire;
@@ -678,7 +664,6 @@ static napi_value js_output_failed(napi_env env, napi_callback_info info)
         else
             result = take_buf(env, &buf);
     }
-    free(trace);
     pool_free(&pool);
     return result;
 }
@@ -915,18 +900,15 @@ static napi_value js_vm_set_now(napi_env env, napi_callback_info info)
     return st ? vm_error(env, box, st) : undefined(env);
 }
 
-/* {semantics, retry, callerDecidesRetry} -> perdure_step_config */
-static bool get_step_config(napi_env env, napi_value v, strpool *p, retry_holder *h, bool *has_retry,
-                            perdure_step_config *cfg)
+/* {semantics, retry, callerDecidesRetry} -> perdure_step_config (its retry config in the pool) */
+static bool get_step_config(napi_env env, napi_value v, strpool *p, perdure_step_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->size = sizeof *cfg;
-    *has_retry = false;
-    memset(h, 0, sizeof *h);
     if (is_nullish(env, v))
         return true;
     long long n;
-    if (!get_int64(env, prop(env, v, "semantics"), "semantics", 0, &n))
+    if (!prop_int64(env, v, "semantics", 0, &n))
         return false;
     cfg->semantics = (perdure_step_semantics)n;
     bool b = false;
@@ -934,10 +916,10 @@ static bool get_step_config(napi_env env, napi_value v, strpool *p, retry_holder
     cfg->caller_decides_retry = b;
     napi_value retry = prop(env, v, "retry");
     if (!is_nullish(env, retry)) {
-        if (!get_retry_config(env, retry, p, h))
+        perdure_retry_config *r = pool_calloc(env, p, 1, sizeof *r);
+        if (!r || !get_retry_config(env, retry, p, r))
             return false;
-        *has_retry = true;
-        cfg->retry = &h->cfg;
+        cfg->retry = r;
     }
     return true;
 }
@@ -973,15 +955,12 @@ static napi_value js_vm_step(napi_env env, napi_callback_info info)
     if (!box || !get_op(env, argv[1], &ctx) || !get_string(env, argv[2], true, "name", &name))
         return NULL;
     strpool pool = {0};
-    retry_holder h;
-    bool has_retry;
     perdure_step_config cfg;
     napi_value result = NULL;
-    if (get_step_config(env, argv[3], &pool, &h, &has_retry, &cfg)) {
+    if (get_step_config(env, argv[3], &pool, &cfg)) {
         perdure_status st = perdure_vm_step(box->vm, ctx, name, &cfg, &op);
         result = st ? vm_error(env, box, st) : op_value(env, op);
     }
-    retry_holder_free(&h);
     pool_free(&pool);
     free(name);
     return result;
@@ -1042,14 +1021,65 @@ static napi_value js_vm_child(napi_env env, napi_callback_info info)
     return st ? vm_error(env, box, st) : op_value(env, op);
 }
 
+/* {maxConcurrency, nesting, completion: {minSuccessful, toleratedFailureCount,
+ * toleratedFailurePercentage}, itemNames} -> perdure_batch_config; the
+ * completion config and the item names in the pool. */
+static bool get_batch_config(napi_env env, napi_value v, unsigned count, strpool *p, perdure_batch_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    long long concurrency, nesting;
+    if (!prop_int64(env, v, "maxConcurrency", -1, &concurrency) || !prop_int64(env, v, "nesting", 0, &nesting))
+        return false;
+    cfg->max_concurrency = (int)concurrency;
+    cfg->nesting = (perdure_nesting)nesting;
+    napi_value cc = prop(env, v, "completion");
+    if (!is_nullish(env, cc)) {
+        perdure_completion_config *completion = pool_calloc(env, p, 1, sizeof *completion);
+        long long min_successful, tolerated;
+        if (!completion)
+            return false;
+        completion->size = sizeof *completion;
+        perdure_completion_config_init(completion);
+        if (!prop_int64(env, cc, "minSuccessful", -1, &min_successful) ||
+            !prop_int64(env, cc, "toleratedFailureCount", -1, &tolerated) ||
+            !prop_double(env, cc, "toleratedFailurePercentage", -1, &completion->tolerated_failure_percentage))
+            return false;
+        completion->min_successful = (int)min_successful;
+        completion->tolerated_failure_count = (int)tolerated;
+        cfg->completion = completion;
+    }
+    napi_value item_names = prop(env, v, "itemNames");
+    bool is_array = false;
+    napi_is_array(env, item_names, &is_array);
+    if (is_array) {
+        uint32_t len = 0;
+        napi_get_array_length(env, item_names, &len);
+        if (len != count) {
+            throw_status(env, PERDURE_E_INVALID, "itemNames must have one name per item");
+            return false;
+        }
+        const char **names = pool_calloc(env, p, len, sizeof *names);
+        if (!names)
+            return false;
+        for (uint32_t i = 0; i < len; i++) {
+            napi_value e;
+            napi_get_element(env, item_names, i, &e);
+            if (!pool_string(env, p, e, false, "itemNames[i]", &names[i]))
+                return false;
+        }
+        cfg->item_names = names;
+    }
+    return true;
+}
+
 /* vmBatch(vm, ctx, name, kind, count, {maxConcurrency, completion, nesting, itemNames}) -> perdure_vm_batch() */
 static napi_value js_vm_batch(napi_env env, napi_callback_info info)
 {
     ARGS(6);
     vm_box *box = get_vm(env, argv[0]);
     perdure_op ctx, op = 0;
-    long long kind, count, n;
-    double d;
+    long long kind, count;
     if (!box || !get_op(env, argv[1], &ctx) || !get_int64(env, argv[3], "kind", 0, &kind) ||
         !get_int64(env, argv[4], "count", 0, &count))
         return NULL;
@@ -1057,65 +1087,17 @@ static napi_value js_vm_batch(napi_env env, napi_callback_info info)
         throw_status(env, PERDURE_E_INVALID, "item count out of range");
         return NULL;
     }
-    perdure_batch_config cfg = {.size = sizeof cfg};
-    perdure_completion_config completion = {.size = sizeof completion};
-    perdure_completion_config_init(&completion);
-    napi_value c = argv[5];
-    if (!get_int64(env, prop(env, c, "maxConcurrency"), "maxConcurrency", -1, &n))
-        return NULL;
-    cfg.max_concurrency = (int)n;
-    if (!get_int64(env, prop(env, c, "nesting"), "nesting", 0, &n))
-        return NULL;
-    cfg.nesting = (perdure_nesting)n;
-    napi_value cc = prop(env, c, "completion");
-    if (!is_nullish(env, cc)) {
-        if (!get_int64(env, prop(env, cc, "minSuccessful"), "minSuccessful", -1, &n))
-            return NULL;
-        completion.min_successful = (int)n;
-        if (!get_int64(env, prop(env, cc, "toleratedFailureCount"), "toleratedFailureCount", -1, &n))
-            return NULL;
-        completion.tolerated_failure_count = (int)n;
-        if (!get_double(env, prop(env, cc, "toleratedFailurePercentage"), "toleratedFailurePercentage", -1, &d))
-            return NULL;
-        completion.tolerated_failure_percentage = d;
-        cfg.completion = &completion;
-    }
-    char *name = NULL;
-    if (!get_string(env, argv[2], true, "name", &name))
-        return NULL;
     strpool pool = {0};
-    const char **names = NULL;
-    napi_value item_names = prop(env, c, "itemNames");
-    bool is_array = false;
-    napi_is_array(env, item_names, &is_array);
-    if (is_array) {
-        uint32_t len = 0;
-        napi_get_array_length(env, item_names, &len);
-        if (len != (uint32_t)count) {
-            free(name);
-            throw_status(env, PERDURE_E_INVALID, "itemNames must have one name per item");
-            return NULL;
-        }
-        names = calloc(len ? len : 1, sizeof *names);
-        for (uint32_t i = 0; names && i < len; i++) {
-            napi_value e;
-            char *s;
-            napi_get_element(env, item_names, i, &e);
-            if (!get_string(env, e, false, "itemNames[i]", &s)) {
-                free(names);
-                pool_free(&pool);
-                free(name);
-                return NULL;
-            }
-            names[i] = pool_keep(&pool, s);
-        }
-        cfg.item_names = names;
+    perdure_batch_config cfg;
+    const char *name;
+    napi_value result = NULL;
+    if (get_batch_config(env, argv[5], (unsigned)count, &pool, &cfg) &&
+        pool_string(env, &pool, argv[2], true, "name", &name)) {
+        perdure_status st = perdure_vm_batch(box->vm, ctx, name, (perdure_batch_kind)kind, (unsigned)count, &cfg, &op);
+        result = st ? vm_error(env, box, st) : op_value(env, op);
     }
-    perdure_status st = perdure_vm_batch(box->vm, ctx, name, (perdure_batch_kind)kind, (unsigned)count, &cfg, &op);
-    free(names);
     pool_free(&pool);
-    free(name);
-    return st ? vm_error(env, box, st) : op_value(env, op);
+    return result;
 }
 
 /* vmWaitForCondition(vm, ctx, name, {wait, initialState}) -> perdure_vm_wait_for_condition() */
@@ -1160,17 +1142,14 @@ static napi_value js_vm_wait_for_callback(napi_env env, napi_callback_info info)
     if (!box || !get_op(env, argv[1], &ctx) || !get_callback_config(env, argv[3], &cb))
         return NULL;
     strpool pool = {0};
-    retry_holder h;
-    bool has_retry;
     perdure_step_config scfg;
     napi_value result = NULL;
     char *name = NULL;
-    if (get_step_config(env, argv[4], &pool, &h, &has_retry, &scfg) && get_string(env, argv[2], true, "name", &name)) {
+    if (get_step_config(env, argv[4], &pool, &scfg) && get_string(env, argv[2], true, "name", &name)) {
         perdure_status st = perdure_vm_wait_for_callback(box->vm, ctx, name, &cb, &scfg, &op);
         result = st ? vm_error(env, box, st) : op_value(env, op);
     }
     free(name);
-    retry_holder_free(&h);
     pool_free(&pool);
     return result;
 }
@@ -1232,13 +1211,11 @@ static napi_value js_vm_op_fail(napi_env env, napi_callback_info info)
     VM_OP_ARGS(3);
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     napi_value result = NULL;
-    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+    if (get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_vm_op_fail(box->vm, op, &err);
         result = st ? vm_error(env, box, st) : undefined(env);
     }
-    free(trace);
     pool_free(&pool);
     return result;
 }
@@ -1249,16 +1226,14 @@ static napi_value js_vm_op_fail_decided(napi_env env, napi_callback_info info)
     VM_OP_ARGS(5);
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     bool retry = false;
     long long delay;
     napi_value result = NULL;
     napi_get_value_bool(env, argv[3], &retry);
-    if (get_int64(env, argv[4], "delaySeconds", 0, &delay) && get_error_info(env, argv[2], &pool, &err, &trace)) {
+    if (get_int64(env, argv[4], "delaySeconds", 0, &delay) && get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_vm_op_fail_decided(box->vm, op, &err, retry, delay);
         result = st ? vm_error(env, box, st) : undefined(env);
     }
-    free(trace);
     pool_free(&pool);
     return result;
 }
@@ -1482,16 +1457,14 @@ static napi_value js_vm_finish(napi_env env, napi_callback_info info)
         return NULL;
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     napi_value result = NULL;
     bool has_error = !is_nullish(env, argv[3]);
-    if (get_error_info(env, argv[3], &pool, &err, &trace)) {
+    if (get_error_info(env, argv[3], &pool, &err)) {
         perdure_next next;
         perdure_status st = perdure_vm_finish(box->vm, (perdure_outcome)outcome, payload.data, payload.len,
                                               has_error ? &err : NULL, &next);
         result = st ? vm_error(env, box, st) : make_int(env, next);
     }
-    free(trace);
     pool_free(&pool);
     free(payload.owned);
     return result;
@@ -1763,10 +1736,8 @@ static napi_value js_store_set_clock_offset(napi_env env, napi_callback_info inf
     return undefined(env);
 }
 
-/* [{name, version}] -> perdure_function_ref[n]; the strings are kept in
- * *strings (*nstrings of them). The caller frees both, also on failure. */
-static bool get_function_refs(napi_env env, napi_value arr, perdure_function_ref **refs, char ***strings,
-                              unsigned *n, unsigned *nstrings)
+/* [{name, version}] -> perdure_function_ref[*n], the array and its strings in the pool. */
+static bool get_function_refs(napi_env env, napi_value arr, strpool *p, perdure_function_ref **refs, unsigned *n)
 {
     bool is_array = false;
     napi_is_array(env, arr, &is_array);
@@ -1776,27 +1747,18 @@ static bool get_function_refs(napi_env env, napi_value arr, perdure_function_ref
     }
     uint32_t len = 0;
     napi_get_array_length(env, arr, &len);
-    *refs = calloc(len ? len : 1, sizeof **refs);
-    *strings = calloc(2 * (size_t)len + 1, sizeof **strings);
-    *n = len;
-    if (!*refs || !*strings) {
-        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+    perdure_function_ref *r = pool_calloc(env, p, len, sizeof *r);
+    if (!r)
         return false;
-    }
     for (uint32_t i = 0; i < len; i++) {
         napi_value f;
-        char *name = NULL, *version = NULL;
         napi_get_element(env, arr, i, &f);
-        if (!get_string(env, prop(env, f, "name"), false, "functions[i].name", &name))
+        if (!pool_string(env, p, prop(env, f, "name"), false, "functions[i].name", &r[i].name) ||
+            !pool_string(env, p, prop(env, f, "version"), true, "functions[i].version", &r[i].version))
             return false;
-        (*strings)[(*nstrings)++] = name;
-        if (!get_string(env, prop(env, f, "version"), true, "functions[i].version", &version))
-            return false;
-        if (version)
-            (*strings)[(*nstrings)++] = version;
-        (*refs)[i].name = name;
-        (*refs)[i].version = version;
     }
+    *refs = r;
+    *n = len;
     return true;
 }
 
@@ -1807,21 +1769,17 @@ static napi_value js_store_next_wakeup(napi_env env, napi_callback_info info)
     store_box *box = get_store(env, argv[0], false);
     if (!box)
         return NULL;
-    perdure_function_ref *refs = NULL;
-    char **strings = NULL;
-    unsigned n = 0, nstrings = 0;
+    strpool pool = {0};
+    perdure_function_ref *refs;
+    unsigned n;
     long long due = -1;
-    perdure_status st = PERDURE_OK;
-    bool ok = get_function_refs(env, argv[1], &refs, &strings, &n, &nstrings);
-    if (ok)
-        st = perdure_store_next_wakeup(box->store, refs, n, &due);
-    for (unsigned i = 0; i < nstrings; i++)
-        free(strings[i]);
-    free(strings);
-    free(refs);
-    if (!ok)
-        return NULL;
-    return st ? store_error(env, box, st) : make_int(env, due);
+    napi_value result = NULL;
+    if (get_function_refs(env, argv[1], &pool, &refs, &n)) {
+        perdure_status st = perdure_store_next_wakeup(box->store, refs, n, &due);
+        result = st ? store_error(env, box, st) : make_int(env, due);
+    }
+    pool_free(&pool);
+    return result;
 }
 
 /* storeStart(store, {functionName, version, name, input, executionTimeoutSeconds}) -> perdure_store_start() */
@@ -1977,13 +1935,11 @@ static napi_value js_store_callback_fail(napi_env env, napi_callback_info info)
         return NULL;
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     napi_value result = NULL;
-    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+    if (get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_store_callback_fail(box->store, id, &err);
         result = st ? store_error(env, box, st) : undefined(env);
     }
-    free(trace);
     pool_free(&pool);
     free(id);
     return result;
@@ -2012,14 +1968,12 @@ static napi_value js_store_stop(napi_env env, napi_callback_info info)
         return NULL;
     strpool pool = {0};
     perdure_error_info err;
-    const char **trace = NULL;
     napi_value result = NULL;
     bool has_error = !is_nullish(env, argv[2]);
-    if (get_error_info(env, argv[2], &pool, &err, &trace)) {
+    if (get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_store_stop(box->store, arn, has_error ? &err : NULL);
         result = st ? store_error(env, box, st) : undefined(env);
     }
-    free(trace);
     pool_free(&pool);
     free(arn);
     return result;
@@ -2039,17 +1993,61 @@ static napi_value js_store_release_worker(napi_env env, napi_callback_info info)
     return st ? store_error(env, box, st) : make_int(env, released);
 }
 
-/* -- storeLeaseWait: perdure_store_lease_wait() in napi_async_work ------------------- */
+/* -- calls run off the event loop (napi_async_work) ------------------------------------ */
 
-typedef struct lease_wait_work {
+/* What every such call holds: its work, the promise its completion settles,
+ * and a reference to the JS handle it uses, so that the handle is not
+ * collected before the work completes. */
+typedef struct async_call {
     napi_async_work work;
     napi_deferred deferred;
-    napi_ref store_ref;
+    napi_ref handle;
+} async_call;
+
+/* Queues execute/complete(data) on the libuv pool. Returns true with *promise
+ * when queued; else false with *promise NULL after throwing, or (queueing
+ * failed once the promise existed) a promise already rejected: a thrown error
+ * would leave that promise rejected with no one to handle it. */
+static bool async_start(napi_env env, async_call *c, napi_value handle, const char *name,
+                        napi_async_execute_callback execute, napi_async_complete_callback complete, void *data,
+                        napi_value *promise)
+{
+    napi_value resource_name;
+    *promise = NULL;
+    if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+        napi_create_reference(env, handle, 1, &c->handle) != napi_ok ||
+        napi_create_async_work(env, NULL, resource_name, execute, complete, data, &c->work) != napi_ok ||
+        napi_create_promise(env, &c->deferred, promise) != napi_ok) {
+        throw_napi(env, name);
+        *promise = NULL;
+    } else if (napi_queue_async_work(env, c->work) == napi_ok) {
+        return true;
+    } else {
+        reject_status(env, c->deferred, PERDURE_E_INTERNAL, "the call could not be queued on the libuv pool");
+    }
+    if (c->work)
+        napi_delete_async_work(env, c->work);
+    if (c->handle)
+        napi_delete_reference(env, c->handle);
+    return false;
+}
+
+/* After the completion settled the promise. */
+static void async_end(napi_env env, async_call *c)
+{
+    napi_delete_reference(env, c->handle);
+    napi_delete_async_work(env, c->work);
+}
+
+/* -- storeLeaseWait: perdure_store_lease_wait() ------------------------------------------- */
+
+typedef struct lease_wait_work {
+    async_call call;
     store_box *box;
+    strpool pool; /* the function names and versions, the worker id */
     perdure_function_ref *refs;
-    char **strings;
-    unsigned n, nstrings;
-    char *worker_id;
+    unsigned n;
+    const char *worker_id;
     long long max_wait_ms;
     perdure_status st;
     perdure_lease *lease;
@@ -2085,45 +2083,34 @@ static napi_value wrap_lease(napi_env env, store_box *sb, perdure_lease *lease)
     return obj;
 }
 
-static void reject_status(napi_env env, napi_deferred d, perdure_status st, const char *message)
+static void lease_wait_free(lease_wait_work *w)
 {
-    napi_value msg, err, code, num;
-    napi_create_string_utf8(env, message && *message ? message : perdure_status_name(st), NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &err);
-    napi_create_string_utf8(env, perdure_status_name(st), NAPI_AUTO_LENGTH, &code);
-    napi_create_int32(env, st, &num);
-    napi_set_named_property(env, err, "code", code);
-    napi_set_named_property(env, err, "status", num);
-    napi_reject_deferred(env, d, err);
+    pool_free(&w->pool);
+    free(w);
 }
 
 static void lease_wait_complete(napi_env env, napi_status status, void *data)
 {
     lease_wait_work *w = data;
+    napi_deferred d = w->call.deferred;
     store_idle(w->box);
     if (status != napi_ok) {
         if (w->lease)
             perdure_lease_abandon(w->lease, "the lease wait was cancelled");
-        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "storeLeaseWait: the async work was cancelled");
+        reject_status(env, d, PERDURE_E_INTERNAL, "storeLeaseWait: the async work was cancelled");
     } else if (w->st) {
-        reject_status(env, w->deferred, w->st, w->errmsg);
+        reject_status(env, d, w->st, w->errmsg);
     } else if (!w->lease) {
-        napi_resolve_deferred(env, w->deferred, null_value(env));
+        napi_resolve_deferred(env, d, null_value(env));
     } else {
         napi_value obj = wrap_lease(env, w->box, w->lease);
         if (obj)
-            napi_resolve_deferred(env, w->deferred, obj);
+            napi_resolve_deferred(env, d, obj);
         else
-            reject_status(env, w->deferred, PERDURE_E_NOMEM, "out of memory");
+            reject_status(env, d, PERDURE_E_NOMEM, "out of memory");
     }
-    napi_delete_reference(env, w->store_ref);
-    napi_delete_async_work(env, w->work);
-    for (unsigned i = 0; i < w->nstrings; i++)
-        free(w->strings[i]);
-    free(w->strings);
-    free(w->refs);
-    free(w->worker_id);
-    free(w);
+    async_end(env, &w->call);
+    lease_wait_free(w);
 }
 
 /* storeLeaseWait(store, [{name, version}], workerId, maxWaitMs) -> Promise<lease|null>,
@@ -2140,38 +2127,17 @@ static napi_value js_store_lease_wait(napi_env env, napi_callback_info info)
         return NULL;
     }
     w->box = box;
-    bool ok = get_function_refs(env, argv[1], &w->refs, &w->strings, &w->n, &w->nstrings);
-    if (ok)
-        ok = get_string(env, argv[2], false, "workerId", &w->worker_id) &&
-             get_int64(env, argv[3], "maxWaitMs", 0, &w->max_wait_ms);
-    napi_value promise = NULL, resource_name;
-    if (ok)
-        ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok &&
-             napi_create_string_utf8(env, "perdure_store_lease_wait", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
-             napi_create_reference(env, argv[0], 1, &w->store_ref) == napi_ok &&
-             napi_create_async_work(env, NULL, resource_name, lease_wait_execute, lease_wait_complete, w, &w->work) ==
-                 napi_ok;
-    if (ok && napi_queue_async_work(env, w->work) == napi_ok) {
+    napi_value promise = NULL;
+    if (get_function_refs(env, argv[1], &w->pool, &w->refs, &w->n) &&
+        pool_string(env, &w->pool, argv[2], false, "workerId", &w->worker_id) &&
+        get_int64(env, argv[3], "maxWaitMs", 0, &w->max_wait_ms) &&
+        async_start(env, &w->call, argv[0], "perdure_store_lease_wait", lease_wait_execute, lease_wait_complete, w,
+                    &promise)) {
         box->busy = 1;
         return promise;
     }
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending)
-        throw_napi(env, "storeLeaseWait");
-    if (w->deferred)
-        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "storeLeaseWait could not start");
-    if (w->work)
-        napi_delete_async_work(env, w->work);
-    if (w->store_ref)
-        napi_delete_reference(env, w->store_ref);
-    for (unsigned i = 0; i < w->nstrings; i++)
-        free(w->strings ? w->strings[i] : NULL);
-    free(w->strings);
-    free(w->refs);
-    free(w->worker_id);
-    free(w);
-    return NULL;
+    lease_wait_free(w);
+    return promise;
 }
 
 /* leaseInput(lease) -> perdure_lease_input(): a Buffer */
@@ -2257,18 +2223,16 @@ static napi_value js_lease_abandon(napi_env env, napi_callback_info info)
     return undefined(env);
 }
 
-/* -- leaseCheckpoint: perdure_lease_checkpoint() in napi_async_work ----------------------- */
+/* -- leaseCheckpoint: perdure_lease_checkpoint() ---------------------------------------- */
 
 typedef struct checkpoint_work {
-    napi_async_work work;
-    napi_deferred deferred;
-    napi_ref lease_ref;
+    async_call call;
     lease_box *lb;
-    unsigned char *request;
     unsigned long long request_len;
     perdure_status st;
     perdure_buf response;
     char errmsg[512];
+    unsigned char request[]; /* a copy: the JS Buffer may change while the work runs */
 } checkpoint_work;
 
 static void checkpoint_execute(napi_env env, void *data)
@@ -2283,24 +2247,23 @@ static void checkpoint_execute(napi_env env, void *data)
 static void checkpoint_complete(napi_env env, napi_status status, void *data)
 {
     checkpoint_work *w = data;
+    napi_deferred d = w->call.deferred;
     if (w->lb->store)
         store_idle(w->lb->store);
     if (status != napi_ok) {
         perdure_buf_free(&w->response);
-        reject_status(env, w->deferred, PERDURE_E_INTERNAL, "leaseCheckpoint: the async work was cancelled");
+        reject_status(env, d, PERDURE_E_INTERNAL, "leaseCheckpoint: the async work was cancelled");
     } else if (w->st) {
         perdure_buf_free(&w->response);
-        reject_status(env, w->deferred, w->st, w->errmsg[0] ? w->errmsg : "checkpoint failed");
+        reject_status(env, d, w->st, w->errmsg[0] ? w->errmsg : "checkpoint failed");
     } else {
         napi_value buf = take_buf(env, &w->response);
         if (buf)
-            napi_resolve_deferred(env, w->deferred, buf);
+            napi_resolve_deferred(env, d, buf);
         else
-            reject_status(env, w->deferred, PERDURE_E_NOMEM, "out of memory");
+            reject_status(env, d, PERDURE_E_NOMEM, "out of memory");
     }
-    napi_delete_reference(env, w->lease_ref);
-    napi_delete_async_work(env, w->work);
-    free(w->request);
+    async_end(env, &w->call);
     free(w);
 }
 
@@ -2313,40 +2276,24 @@ static napi_value js_lease_checkpoint(napi_env env, napi_callback_info info)
     bytes_arg req;
     if (!lb || !get_bytes(env, argv[1], "request", &req))
         return NULL;
-    checkpoint_work *w = calloc(1, sizeof *w);
-    napi_value promise = NULL, resource_name;
-    bool ok = w != NULL;
-    if (ok) {
+    checkpoint_work *w = calloc(1, sizeof *w + (size_t)req.len);
+    napi_value promise = NULL;
+    if (!w) {
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+    } else {
         w->lb = lb;
-        w->request = malloc(req.len ? (size_t)req.len : 1);
-        ok = w->request != NULL;
-        if (ok && req.len)
-            memcpy(w->request, req.data, (size_t)req.len);
         w->request_len = req.len;
+        if (req.len)
+            memcpy(w->request, req.data, (size_t)req.len);
     }
     free(req.owned);
-    if (ok)
-        ok = napi_create_promise(env, &w->deferred, &promise) == napi_ok &&
-             napi_create_string_utf8(env, "perdure_lease_checkpoint", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
-             napi_create_reference(env, argv[0], 1, &w->lease_ref) == napi_ok &&
-             napi_create_async_work(env, NULL, resource_name, checkpoint_execute, checkpoint_complete, w, &w->work) ==
-                 napi_ok;
-    if (ok && napi_queue_async_work(env, w->work) == napi_ok) {
+    if (w && async_start(env, &w->call, argv[0], "perdure_lease_checkpoint", checkpoint_execute,
+                         checkpoint_complete, w, &promise)) {
         lb->store->busy = 1;
         return promise;
     }
-    if (w) {
-        if (w->deferred)
-            reject_status(env, w->deferred, PERDURE_E_INTERNAL, "leaseCheckpoint could not start");
-        if (w->work)
-            napi_delete_async_work(env, w->work);
-        if (w->lease_ref)
-            napi_delete_reference(env, w->lease_ref);
-        free(w->request);
-        free(w);
-    }
-    throw_status(env, PERDURE_E_NOMEM, "leaseCheckpoint could not start");
-    return NULL;
+    free(w);
+    return promise;
 }
 
 /* ---- module ---------------------------------------------------------------------- */
