@@ -356,6 +356,30 @@ static void pool_free(strpool *p)
     memset(p, 0, sizeof *p);
 }
 
+/* An array of strings into the pool (*out NULL, *len 0 when v is no array). */
+static bool pool_strings(napi_env env, strpool *p, napi_value v, const char *what, const char *const **out,
+                         uint32_t *len)
+{
+    bool is_array = false;
+    *out = NULL;
+    *len = 0;
+    napi_is_array(env, v, &is_array);
+    if (!is_array)
+        return true;
+    napi_get_array_length(env, v, len);
+    const char **items = pool_calloc(env, p, *len, sizeof *items);
+    if (!items)
+        return false;
+    for (uint32_t i = 0; i < *len; i++) {
+        napi_value e;
+        napi_get_element(env, v, i, &e);
+        if (!pool_string(env, p, e, false, what, &items[i]))
+            return false;
+    }
+    *out = items;
+    return true;
+}
+
 /* A string property into the pool (NULL when absent). */
 static bool pool_prop(napi_env env, strpool *p, napi_value obj, const char *key, const char **out)
 {
@@ -372,24 +396,10 @@ static bool get_error_info(napi_env env, napi_value v, strpool *p, perdure_error
         !pool_prop(env, p, v, "ErrorMessage", &out->error_message) ||
         !pool_prop(env, p, v, "ErrorData", &out->error_data))
         return false;
-    napi_value trace = prop(env, v, "StackTrace");
-    bool is_array = false;
-    napi_is_array(env, trace, &is_array);
-    if (is_array) {
-        uint32_t n = 0;
-        napi_get_array_length(env, trace, &n);
-        const char **lines = pool_calloc(env, p, n, sizeof *lines);
-        if (!lines)
-            return false;
-        for (uint32_t i = 0; i < n; i++) {
-            napi_value line;
-            napi_get_element(env, trace, i, &line);
-            if (!pool_string(env, p, line, false, "StackTrace[i]", &lines[i]))
-                return false;
-        }
-        out->stack_trace = lines;
-        out->stack_trace_len = n;
-    }
+    uint32_t n;
+    if (!pool_strings(env, p, prop(env, v, "StackTrace"), "StackTrace[i]", &out->stack_trace, &n))
+        return false;
+    out->stack_trace_len = n;
     return true;
 }
 
@@ -466,23 +476,11 @@ static bool get_retry_config(napi_env env, napi_value v, strpool *p, perdure_ret
         cfg->retryable_errors_is_regex = is_regex;
         cfg->retryable_errors_len = len;
     }
-    napi_value types = prop(env, v, "retryableErrorTypes");
-    napi_is_array(env, types, &is_array);
-    if (is_array) {
-        uint32_t len = 0;
-        napi_get_array_length(env, types, &len);
-        const char **names = pool_calloc(env, p, len, sizeof *names);
-        if (!names)
-            return false;
-        for (uint32_t i = 0; i < len; i++) {
-            napi_value e;
-            napi_get_element(env, types, i, &e);
-            if (!pool_string(env, p, e, false, "retryableErrorTypes[i]", &names[i]))
-                return false;
-        }
-        cfg->retryable_error_types = names;
-        cfg->retryable_error_types_len = len;
-    }
+    uint32_t ntypes;
+    if (!pool_strings(env, p, prop(env, v, "retryableErrorTypes"), "retryableErrorTypes[i]",
+                      &cfg->retryable_error_types, &ntypes))
+        return false;
+    cfg->retryable_error_types_len = ntypes;
     return true;
 }
 
@@ -720,6 +718,35 @@ static napi_value vm_error(napi_env env, vm_box *box, perdure_status st)
     return NULL;
 }
 
+/* The result of a VM call that returns nothing, or a new operation. */
+static napi_value vm_done(napi_env env, vm_box *box, perdure_status st)
+{
+    return st ? vm_error(env, box, st) : undefined(env);
+}
+
+static napi_value op_value(napi_env env, perdure_op op)
+{
+    napi_value v;
+    napi_create_uint32(env, op, &v);
+    return v;
+}
+
+static napi_value vm_new_op(napi_env env, vm_box *box, perdure_status st, perdure_op op)
+{
+    return st ? vm_error(env, box, st) : op_value(env, op);
+}
+
+/* A wrapper returning what one accessor of its handle returns:
+ * name(handle) -> make(fn(box->field)). */
+#define GETTER(name, box_type, get_box, field, fn, make)                                  \
+    static napi_value name(napi_env env, napi_callback_info info)                         \
+    {                                                                                     \
+        ARGS(1);                                                                          \
+        box_type *box = get_box;                                                          \
+        return box ? make(env, fn(box->field)) : NULL;                                    \
+    }
+#define VM_GETTER(name, fn, make) GETTER(name, vm_box, get_vm(env, argv[0]), vm, fn, make)
+
 static bool get_op(napi_env env, napi_value v, perdure_op *out)
 {
     long long n;
@@ -795,12 +822,7 @@ static napi_value js_vm_free(napi_env env, napi_callback_info info)
 }
 
 /* vmErrmsg(vm) -> perdure_vm_errmsg() */
-static napi_value js_vm_errmsg(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    vm_box *box = get_vm(env, argv[0]);
-    return box ? make_string(env, perdure_vm_errmsg(box->vm)) : NULL;
-}
+VM_GETTER(js_vm_errmsg, perdure_vm_errmsg, make_string)
 
 static const char *type_name(perdure_op_type t)
 {
@@ -848,24 +870,14 @@ static napi_value js_vm_start(napi_env env, napi_callback_info info)
     }
     perdure_status st = perdure_vm_start(box->vm, in.data, in.len, now);
     free(in.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* vmStateMarker(vm) -> perdure_vm_state_marker() */
-static napi_value js_vm_state_marker(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    vm_box *box = get_vm(env, argv[0]);
-    return box ? make_string(env, perdure_vm_state_marker(box->vm)) : NULL;
-}
+VM_GETTER(js_vm_state_marker, perdure_vm_state_marker, make_string)
 
 /* vmExecutionArn(vm) -> perdure_vm_execution_arn() */
-static napi_value js_vm_execution_arn(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    vm_box *box = get_vm(env, argv[0]);
-    return box ? make_string(env, perdure_vm_execution_arn(box->vm)) : NULL;
-}
+VM_GETTER(js_vm_execution_arn, perdure_vm_execution_arn, make_string)
 
 /* vmInput(vm) -> perdure_vm_input() */
 static napi_value js_vm_input(napi_env env, napi_callback_info info)
@@ -881,12 +893,7 @@ static napi_value js_vm_input(napi_env env, napi_callback_info info)
 }
 
 /* vmIsReplaying(vm) -> perdure_vm_is_replaying() */
-static napi_value js_vm_is_replaying(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    vm_box *box = get_vm(env, argv[0]);
-    return box ? make_bool(env, perdure_vm_is_replaying(box->vm)) : NULL;
-}
+VM_GETTER(js_vm_is_replaying, perdure_vm_is_replaying, make_bool)
 
 /* vmSetNow(vm, nowMs) -> perdure_vm_set_now() */
 static napi_value js_vm_set_now(napi_env env, napi_callback_info info)
@@ -897,7 +904,7 @@ static napi_value js_vm_set_now(napi_env env, napi_callback_info info)
     if (!box || !get_int64(env, argv[1], "nowMs", 0, &now))
         return NULL;
     perdure_status st = perdure_vm_set_now(box->vm, now);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* {semantics, retry, callerDecidesRetry} -> perdure_step_config (its retry config in the pool) */
@@ -938,13 +945,6 @@ static bool get_callback_config(napi_env env, napi_value v, perdure_callback_con
     return true;
 }
 
-static napi_value op_value(napi_env env, perdure_op op)
-{
-    napi_value v;
-    napi_create_uint32(env, op, &v);
-    return v;
-}
-
 /* vmStep(vm, ctx, name, config) -> perdure_vm_step() */
 static napi_value js_vm_step(napi_env env, napi_callback_info info)
 {
@@ -959,7 +959,7 @@ static napi_value js_vm_step(napi_env env, napi_callback_info info)
     napi_value result = NULL;
     if (get_step_config(env, argv[3], &pool, &cfg)) {
         perdure_status st = perdure_vm_step(box->vm, ctx, name, &cfg, &op);
-        result = st ? vm_error(env, box, st) : op_value(env, op);
+        result = vm_new_op(env, box, st, op);
     }
     pool_free(&pool);
     free(name);
@@ -979,7 +979,7 @@ static napi_value js_vm_wait(napi_env env, napi_callback_info info)
         return NULL;
     perdure_status st = perdure_vm_wait(box->vm, ctx, name, seconds, &op);
     free(name);
-    return st ? vm_error(env, box, st) : op_value(env, op);
+    return vm_new_op(env, box, st, op);
 }
 
 /* vmCallback(vm, ctx, name, {timeoutSeconds, heartbeatTimeoutSeconds}) -> perdure_vm_callback() */
@@ -995,7 +995,7 @@ static napi_value js_vm_callback(napi_env env, napi_callback_info info)
         return NULL;
     perdure_status st = perdure_vm_callback(box->vm, ctx, name, &cfg, &op);
     free(name);
-    return st ? vm_error(env, box, st) : op_value(env, op);
+    return vm_new_op(env, box, st, op);
 }
 
 /* vmChild(vm, ctx, name, subType, isVirtual) -> perdure_vm_child() */
@@ -1018,7 +1018,7 @@ static napi_value js_vm_child(napi_env env, napi_callback_info info)
     perdure_status st = perdure_vm_child(box->vm, ctx, name, sub_type, is_virtual, &op);
     free(name);
     free(sub_type);
-    return st ? vm_error(env, box, st) : op_value(env, op);
+    return vm_new_op(env, box, st, op);
 }
 
 /* {maxConcurrency, nesting, completion: {minSuccessful, toleratedFailureCount,
@@ -1049,26 +1049,12 @@ static bool get_batch_config(napi_env env, napi_value v, unsigned count, strpool
         completion->tolerated_failure_count = (int)tolerated;
         cfg->completion = completion;
     }
-    napi_value item_names = prop(env, v, "itemNames");
-    bool is_array = false;
-    napi_is_array(env, item_names, &is_array);
-    if (is_array) {
-        uint32_t len = 0;
-        napi_get_array_length(env, item_names, &len);
-        if (len != count) {
-            throw_status(env, PERDURE_E_INVALID, "itemNames must have one name per item");
-            return false;
-        }
-        const char **names = pool_calloc(env, p, len, sizeof *names);
-        if (!names)
-            return false;
-        for (uint32_t i = 0; i < len; i++) {
-            napi_value e;
-            napi_get_element(env, item_names, i, &e);
-            if (!pool_string(env, p, e, false, "itemNames[i]", &names[i]))
-                return false;
-        }
-        cfg->item_names = names;
+    uint32_t nnames;
+    if (!pool_strings(env, p, prop(env, v, "itemNames"), "itemNames[i]", &cfg->item_names, &nnames))
+        return false;
+    if (cfg->item_names && nnames != count) {
+        throw_status(env, PERDURE_E_INVALID, "itemNames must have one name per item");
+        return false;
     }
     return true;
 }
@@ -1094,7 +1080,7 @@ static napi_value js_vm_batch(napi_env env, napi_callback_info info)
     if (get_batch_config(env, argv[5], (unsigned)count, &pool, &cfg) &&
         pool_string(env, &pool, argv[2], true, "name", &name)) {
         perdure_status st = perdure_vm_batch(box->vm, ctx, name, (perdure_batch_kind)kind, (unsigned)count, &cfg, &op);
-        result = st ? vm_error(env, box, st) : op_value(env, op);
+        result = vm_new_op(env, box, st, op);
     }
     pool_free(&pool);
     return result;
@@ -1129,7 +1115,7 @@ static napi_value js_vm_wait_for_condition(napi_env env, napi_callback_info info
     perdure_status st = perdure_vm_wait_for_condition(box->vm, ctx, name, &cfg, &op);
     free(name);
     free(initial.owned);
-    return st ? vm_error(env, box, st) : op_value(env, op);
+    return vm_new_op(env, box, st, op);
 }
 
 /* vmWaitForCallback(vm, ctx, name, callbackConfig, submitterStepConfig) -> perdure_vm_wait_for_callback() */
@@ -1147,7 +1133,7 @@ static napi_value js_vm_wait_for_callback(napi_env env, napi_callback_info info)
     char *name = NULL;
     if (get_step_config(env, argv[4], &pool, &scfg) && get_string(env, argv[2], true, "name", &name)) {
         perdure_status st = perdure_vm_wait_for_callback(box->vm, ctx, name, &cb, &scfg, &op);
-        result = st ? vm_error(env, box, st) : op_value(env, op);
+        result = vm_new_op(env, box, st, op);
     }
     free(name);
     pool_free(&pool);
@@ -1168,7 +1154,7 @@ static napi_value js_vm_invoke(napi_env env, napi_callback_info info)
     if (get_string(env, argv[2], true, "name", &name) && get_string(env, argv[3], false, "functionName", &fn) &&
         get_string(env, argv[4], true, "tenantId", &tenant) && get_bytes(env, argv[5], "payload", &payload)) {
         perdure_status st = perdure_vm_invoke(box->vm, ctx, name, fn, tenant, payload.data, payload.len, &op);
-        result = st ? vm_error(env, box, st) : op_value(env, op);
+        result = vm_new_op(env, box, st, op);
     }
     free(name);
     free(fn);
@@ -1193,16 +1179,23 @@ static napi_value js_vm_op_next(napi_env env, napi_callback_info info)
     return st ? vm_error(env, box, st) : make_int(env, next);
 }
 
+/* (vm, op, bytes) -> fn(vm, op, bytes), `what` naming the bytes in errors */
+static napi_value vm_op_bytes(napi_env env, napi_callback_info info, const char *what,
+                              perdure_status (*fn)(perdure_vm *, perdure_op, const void *, unsigned long long))
+{
+    VM_OP_ARGS(3);
+    bytes_arg bytes;
+    if (!get_bytes(env, argv[2], what, &bytes))
+        return NULL;
+    perdure_status st = fn(box->vm, op, bytes.data, bytes.len);
+    free(bytes.owned);
+    return vm_done(env, box, st);
+}
+
 /* vmOpSucceed(vm, op, payload|null) -> perdure_vm_op_succeed() */
 static napi_value js_vm_op_succeed(napi_env env, napi_callback_info info)
 {
-    VM_OP_ARGS(3);
-    bytes_arg payload;
-    if (!get_bytes(env, argv[2], "payload", &payload))
-        return NULL;
-    perdure_status st = perdure_vm_op_succeed(box->vm, op, payload.data, payload.len);
-    free(payload.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_op_bytes(env, info, "payload", perdure_vm_op_succeed);
 }
 
 /* vmOpFail(vm, op, error) -> perdure_vm_op_fail() */
@@ -1214,7 +1207,7 @@ static napi_value js_vm_op_fail(napi_env env, napi_callback_info info)
     napi_value result = NULL;
     if (get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_vm_op_fail(box->vm, op, &err);
-        result = st ? vm_error(env, box, st) : undefined(env);
+        result = vm_done(env, box, st);
     }
     pool_free(&pool);
     return result;
@@ -1232,7 +1225,7 @@ static napi_value js_vm_op_fail_decided(napi_env env, napi_callback_info info)
     napi_get_value_bool(env, argv[3], &retry);
     if (get_int64(env, argv[4], "delaySeconds", 0, &delay) && get_error_info(env, argv[2], &pool, &err)) {
         perdure_status st = perdure_vm_op_fail_decided(box->vm, op, &err, retry, delay);
-        result = st ? vm_error(env, box, st) : undefined(env);
+        result = vm_done(env, box, st);
     }
     pool_free(&pool);
     return result;
@@ -1243,19 +1236,13 @@ static napi_value js_vm_op_suspended(napi_env env, napi_callback_info info)
 {
     VM_OP_ARGS(2);
     perdure_status st = perdure_vm_op_suspended(box->vm, op);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* vmOpSetSummary(vm, op, summary) -> perdure_vm_op_set_summary() */
 static napi_value js_vm_op_set_summary(napi_env env, napi_callback_info info)
 {
-    VM_OP_ARGS(3);
-    bytes_arg summary;
-    if (!get_bytes(env, argv[2], "summary", &summary))
-        return NULL;
-    perdure_status st = perdure_vm_op_set_summary(box->vm, op, summary.data, summary.len);
-    free(summary.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_op_bytes(env, info, "summary", perdure_vm_op_set_summary);
 }
 
 /* vmOpConditionChecked(vm, op, state, shouldContinue) -> perdure_vm_op_condition_checked() */
@@ -1269,7 +1256,7 @@ static napi_value js_vm_op_condition_checked(napi_env env, napi_callback_info in
         return NULL;
     perdure_status st = perdure_vm_op_condition_checked(box->vm, op, state.data, state.len, cont);
     free(state.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* vmOpConditionDecided(vm, op, state, shouldContinue, delaySeconds) -> perdure_vm_op_condition_decided() */
@@ -1284,7 +1271,7 @@ static napi_value js_vm_op_condition_decided(napi_env env, napi_callback_info in
         return NULL;
     perdure_status st = perdure_vm_op_condition_decided(box->vm, op, state.data, state.len, cont, delay);
     free(state.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* vmOpId(vm, op) -> perdure_vm_op_id() */
@@ -1410,12 +1397,7 @@ static napi_value js_vm_batch_item(napi_env env, napi_callback_info info)
 }
 
 /* vmWantsFlush(vm) -> perdure_vm_wants_flush() */
-static napi_value js_vm_wants_flush(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    vm_box *box = get_vm(env, argv[0]);
-    return box ? make_bool(env, perdure_vm_wants_flush(box->vm)) : NULL;
-}
+VM_GETTER(js_vm_wants_flush, perdure_vm_wants_flush, make_bool)
 
 /* vmTakeBatch(vm) -> perdure_vm_take_batch(): a Buffer, or null when nothing is queued */
 static napi_value js_vm_take_batch(napi_env env, napi_callback_info info)
@@ -1443,7 +1425,7 @@ static napi_value js_vm_apply_response(napi_env env, napi_callback_info info)
         return NULL;
     perdure_status st = perdure_vm_apply_response(box->vm, resp.data, resp.len);
     free(resp.owned);
-    return st ? vm_error(env, box, st) : undefined(env);
+    return vm_done(env, box, st);
 }
 
 /* vmFinish(vm, outcome, payload, error) -> perdure_vm_finish(): the next action */
@@ -1608,6 +1590,9 @@ static lease_box *get_lease(napi_env env, napi_value v)
     return lb;
 }
 
+#define STORE_GETTER(name, fn, make) GETTER(name, store_box, get_store(env, argv[0], false), store, fn, make)
+#define LEASE_GETTER(name, fn, make) GETTER(name, lease_box, get_lease(env, argv[0]), lease, fn, make)
+
 static napi_value store_error(napi_env env, store_box *box, perdure_status st)
 {
     throw_status(env, st, perdure_store_errmsg(box->store));
@@ -1707,20 +1692,10 @@ static napi_value js_store_close(napi_env env, napi_callback_info info)
 }
 
 /* storeErrmsg(store) -> perdure_store_errmsg() */
-static napi_value js_store_errmsg(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    store_box *box = get_store(env, argv[0], false);
-    return box ? make_string(env, perdure_store_errmsg(box->store)) : NULL;
-}
+STORE_GETTER(js_store_errmsg, perdure_store_errmsg, make_string)
 
 /* storeNow(store) -> perdure_store_now() */
-static napi_value js_store_now(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    store_box *box = get_store(env, argv[0], false);
-    return box ? make_int(env, perdure_store_now(box->store)) : NULL;
-}
+STORE_GETTER(js_store_now, perdure_store_now, make_int)
 
 /* storeSetClockOffset(store, offsetMs): the offset of a virtual clock
  * (perdure_store_options.clock). Allowed while the store is busy: that is
@@ -1842,17 +1817,28 @@ static napi_value json_buf(napi_env env, store_box *box, perdure_status st, perd
     return s;
 }
 
+static napi_value store_done(napi_env env, store_box *box, perdure_status st)
+{
+    return st ? store_error(env, box, st) : undefined(env);
+}
+
+/* Starts a (store, id, ...) wrapper: the live store `box`, and argv[1] (`what`
+ * in errors) as `id`, kept in `pool`, which the wrapper frees. */
+#define STORE_ID_ARGS(n, what)                                                            \
+    ARGS(n);                                                                              \
+    store_box *box = get_store(env, argv[0], false);                                      \
+    strpool pool = {0};                                                                   \
+    const char *id;                                                                       \
+    if (!box || !pool_string(env, &pool, argv[1], false, what, &id))                      \
+        return NULL;
+
 /* storeDescribe(store, arn) -> perdure_store_describe(): JSON text */
 static napi_value js_store_describe(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    store_box *box = get_store(env, argv[0], false);
-    char *arn;
-    if (!box || !get_string(env, argv[1], false, "arn", &arn))
-        return NULL;
+    STORE_ID_ARGS(2, "arn");
     perdure_buf buf = {0};
-    perdure_status st = perdure_store_describe(box->store, arn, &buf);
-    free(arn);
+    perdure_status st = perdure_store_describe(box->store, id, &buf);
+    pool_free(&pool);
     return json_buf(env, box, st, &buf);
 }
 
@@ -1861,135 +1847,97 @@ static napi_value js_store_list(napi_env env, napi_callback_info info)
 {
     ARGS(3);
     store_box *box = get_store(env, argv[0], false);
-    char *fn = NULL, *status = NULL;
-    if (!box || !get_string(env, argv[1], true, "functionName", &fn))
-        return NULL;
-    if (!get_string(env, argv[2], true, "status", &status)) {
-        free(fn);
-        return NULL;
+    strpool pool = {0};
+    const char *fn, *status;
+    napi_value result = NULL;
+    if (box && pool_string(env, &pool, argv[1], true, "functionName", &fn) &&
+        pool_string(env, &pool, argv[2], true, "status", &status)) {
+        perdure_buf buf = {0};
+        perdure_status st = perdure_store_list(box->store, fn, status, &buf);
+        result = json_buf(env, box, st, &buf);
     }
-    perdure_buf buf = {0};
-    perdure_status st = perdure_store_list(box->store, fn, status, &buf);
-    free(fn);
-    free(status);
-    return json_buf(env, box, st, &buf);
+    pool_free(&pool);
+    return result;
 }
 
 /* storeOperations(store, arn) -> perdure_store_operations(): JSON text */
 static napi_value js_store_operations(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    store_box *box = get_store(env, argv[0], false);
-    char *arn;
-    if (!box || !get_string(env, argv[1], false, "arn", &arn))
-        return NULL;
+    STORE_ID_ARGS(2, "arn");
     perdure_buf buf = {0};
-    perdure_status st = perdure_store_operations(box->store, arn, &buf);
-    free(arn);
+    perdure_status st = perdure_store_operations(box->store, id, &buf);
+    pool_free(&pool);
     return json_buf(env, box, st, &buf);
 }
 
 /* storeHistory(store, arn, includeData) -> perdure_store_history(): JSON text */
 static napi_value js_store_history(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    store_box *box = get_store(env, argv[0], false);
-    char *arn;
+    STORE_ID_ARGS(3, "arn");
     bool data = true;
-    if (!box || !get_string(env, argv[1], false, "arn", &arn))
-        return NULL;
     if (!is_nullish(env, argv[2]))
         napi_get_value_bool(env, argv[2], &data);
     perdure_buf buf = {0};
-    perdure_status st = perdure_store_history(box->store, arn, data, &buf);
-    free(arn);
+    perdure_status st = perdure_store_history(box->store, id, data, &buf);
+    pool_free(&pool);
     return json_buf(env, box, st, &buf);
 }
 
 /* storeCallbackSucceed(store, callbackId, result) -> perdure_store_callback_succeed() */
 static napi_value js_store_callback_succeed(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    store_box *box = get_store(env, argv[0], false);
-    char *id;
-    bytes_arg result;
-    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
-        return NULL;
-    if (!get_bytes(env, argv[2], "result", &result)) {
-        free(id);
-        return NULL;
+    STORE_ID_ARGS(3, "callbackId");
+    bytes_arg bytes;
+    napi_value result = NULL;
+    if (get_bytes(env, argv[2], "result", &bytes)) {
+        result = store_done(env, box, perdure_store_callback_succeed(box->store, id, bytes.data, bytes.len));
+        free(bytes.owned);
     }
-    perdure_status st = perdure_store_callback_succeed(box->store, id, result.data, result.len);
-    free(id);
-    free(result.owned);
-    return st ? store_error(env, box, st) : undefined(env);
+    pool_free(&pool);
+    return result;
 }
 
 /* storeCallbackFail(store, callbackId, error) -> perdure_store_callback_fail() */
 static napi_value js_store_callback_fail(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    store_box *box = get_store(env, argv[0], false);
-    char *id;
-    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
-        return NULL;
-    strpool pool = {0};
+    STORE_ID_ARGS(3, "callbackId");
     perdure_error_info err;
     napi_value result = NULL;
-    if (get_error_info(env, argv[2], &pool, &err)) {
-        perdure_status st = perdure_store_callback_fail(box->store, id, &err);
-        result = st ? store_error(env, box, st) : undefined(env);
-    }
+    if (get_error_info(env, argv[2], &pool, &err))
+        result = store_done(env, box, perdure_store_callback_fail(box->store, id, &err));
     pool_free(&pool);
-    free(id);
     return result;
 }
 
 /* storeCallbackHeartbeat(store, callbackId) -> perdure_store_callback_heartbeat() */
 static napi_value js_store_callback_heartbeat(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    store_box *box = get_store(env, argv[0], false);
-    char *id;
-    if (!box || !get_string(env, argv[1], false, "callbackId", &id))
-        return NULL;
-    perdure_status st = perdure_store_callback_heartbeat(box->store, id);
-    free(id);
-    return st ? store_error(env, box, st) : undefined(env);
+    STORE_ID_ARGS(2, "callbackId");
+    napi_value result = store_done(env, box, perdure_store_callback_heartbeat(box->store, id));
+    pool_free(&pool);
+    return result;
 }
 
 /* storeStop(store, arn, error|null) -> perdure_store_stop() */
 static napi_value js_store_stop(napi_env env, napi_callback_info info)
 {
-    ARGS(3);
-    store_box *box = get_store(env, argv[0], false);
-    char *arn;
-    if (!box || !get_string(env, argv[1], false, "arn", &arn))
-        return NULL;
-    strpool pool = {0};
+    STORE_ID_ARGS(3, "arn");
     perdure_error_info err;
     napi_value result = NULL;
     bool has_error = !is_nullish(env, argv[2]);
-    if (get_error_info(env, argv[2], &pool, &err)) {
-        perdure_status st = perdure_store_stop(box->store, arn, has_error ? &err : NULL);
-        result = st ? store_error(env, box, st) : undefined(env);
-    }
+    if (get_error_info(env, argv[2], &pool, &err))
+        result = store_done(env, box, perdure_store_stop(box->store, id, has_error ? &err : NULL));
     pool_free(&pool);
-    free(arn);
     return result;
 }
 
 /* storeReleaseWorker(store, workerId) -> perdure_store_release_worker(): the number released */
 static napi_value js_store_release_worker(napi_env env, napi_callback_info info)
 {
-    ARGS(2);
-    store_box *box = get_store(env, argv[0], false);
-    char *id;
-    if (!box || !get_string(env, argv[1], false, "workerId", &id))
-        return NULL;
+    STORE_ID_ARGS(2, "workerId");
     unsigned released = 0;
     perdure_status st = perdure_store_release_worker(box->store, id, &released);
-    free(id);
+    pool_free(&pool);
     return st ? store_error(env, box, st) : make_int(env, released);
 }
 
@@ -2158,27 +2106,28 @@ static napi_value js_lease_input(napi_env env, napi_callback_info info)
 }
 
 /* leaseFunction(lease) -> perdure_lease_function() */
-static napi_value js_lease_function(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    lease_box *lb = get_lease(env, argv[0]);
-    return lb ? make_string(env, perdure_lease_function(lb->lease)) : NULL;
-}
+LEASE_GETTER(js_lease_function, perdure_lease_function, make_string)
 
 /* leaseArn(lease) -> perdure_lease_arn() */
-static napi_value js_lease_arn(napi_env env, napi_callback_info info)
-{
-    ARGS(1);
-    lease_box *lb = get_lease(env, argv[0]);
-    return lb ? make_string(env, perdure_lease_arn(lb->lease)) : NULL;
-}
+LEASE_GETTER(js_lease_arn, perdure_lease_arn, make_string)
 
 /* leaseErrmsg(lease) -> perdure_lease_errmsg() */
-static napi_value js_lease_errmsg(napi_env env, napi_callback_info info)
+LEASE_GETTER(js_lease_errmsg, perdure_lease_errmsg, make_string)
+
+/* The result of perdure_lease_complete / _abandon, which free the lease
+ * whatever they return. The message is copied first: ending the last lease
+ * may close the store. */
+static napi_value lease_ended(napi_env env, lease_box *lb, perdure_status st)
 {
-    ARGS(1);
-    lease_box *lb = get_lease(env, argv[0]);
-    return lb ? make_string(env, perdure_lease_errmsg(lb->lease)) : NULL;
+    char msg[512] = "";
+    if (st)
+        snprintf(msg, sizeof msg, "%s", perdure_store_errmsg(lb->store->store));
+    lease_end(lb);
+    if (st) {
+        throw_status(env, st, msg);
+        return NULL;
+    }
+    return undefined(env);
 }
 
 /* leaseComplete(lease, output) -> perdure_lease_complete(); the lease ends either way */
@@ -2189,17 +2138,9 @@ static napi_value js_lease_complete(napi_env env, napi_callback_info info)
     bytes_arg out;
     if (!lb || !get_bytes(env, argv[1], "output", &out))
         return NULL;
-    char msg[512] = "";
     perdure_status st = perdure_lease_complete(lb->lease, out.data, out.len);
-    if (st)
-        snprintf(msg, sizeof msg, "%s", perdure_store_errmsg(lb->store->store));
     free(out.owned);
-    lease_end(lb);
-    if (st) {
-        throw_status(env, st, msg);
-        return NULL;
-    }
-    return undefined(env);
+    return lease_ended(env, lb, st);
 }
 
 /* leaseAbandon(lease, reason) -> perdure_lease_abandon(); the lease ends either way */
@@ -2210,17 +2151,9 @@ static napi_value js_lease_abandon(napi_env env, napi_callback_info info)
     char *reason = NULL;
     if (!lb || !get_string(env, argv[1], true, "reason", &reason))
         return NULL;
-    char msg[512] = "";
     perdure_status st = perdure_lease_abandon(lb->lease, reason);
-    if (st)
-        snprintf(msg, sizeof msg, "%s", perdure_store_errmsg(lb->store->store));
     free(reason);
-    lease_end(lb);
-    if (st) {
-        throw_status(env, st, msg);
-        return NULL;
-    }
-    return undefined(env);
+    return lease_ended(env, lb, st);
 }
 
 /* -- leaseCheckpoint: perdure_lease_checkpoint() ---------------------------------------- */
