@@ -1407,13 +1407,23 @@ static bool something_pending(const pd_exec *x)
     return false;
 }
 
+/* A change after the last checkpoint response: the handler could not see it. */
+static bool missed_a_change(const pd_exec *x)
+{
+    for (size_t i = 1; i < x->n_ops; i++)
+        if (x->ops[i].seq > x->seen)
+            return true;
+    return false;
+}
+
 /* Whether the handler must run again after this invocation suspended: it
  * missed a change, or a retry is already READY. */
 static bool needs_another(const pd_exec *x)
 {
+    if (missed_a_change(x))
+        return true;
     for (size_t i = 1; i < x->n_ops; i++)
-        if (x->ops[i].seq > x->seen ||
-            (x->ops[i].op.type == PERDURE_TYPE_STEP && x->ops[i].op.status == PERDURE_STATUS_READY))
+        if (x->ops[i].op.type == PERDURE_TYPE_STEP && x->ops[i].op.status == PERDURE_STATUS_READY)
             return true;
     return false;
 }
@@ -1427,7 +1437,11 @@ static const char *output_problem(const pd_exec *x, const pd_output *o)
     case PERDURE_OUTCOME_FAILED:
         return o->result.present ? "Cannot provide a Result for FAILED status." : NULL;
     case PERDURE_OUTCOME_PENDING:
-        return something_pending(x) ? NULL : "Cannot return PENDING status with no pending operations.";
+        /* A callback answered (or an invoke ended) after the last checkpoint
+         * response leaves nothing pending, but the handler suspended on it in
+         * good faith: the next invocation sees it. */
+        return something_pending(x) || missed_a_change(x) ? NULL
+                                                          : "Cannot return PENDING status with no pending operations.";
     }
     return "Unexpected invocation status.";
 }

@@ -1078,6 +1078,21 @@ Test(invocations, a_change_the_handler_never_saw_wants_another_invocation)
     close_svc(&s);
 }
 
+Test(invocations, pending_on_a_callback_answered_after_the_last_checkpoint_is_accepted)
+{
+    svc s;
+    open_svc(&s);
+    begin(&s);
+    OK(&s, send(&s, 1, valid(TY(CALLBACK), A_START, "cb")));
+    /* answered between the handler's last checkpoint and its PENDING output:
+     * nothing is pending any more, but the handler could not know */
+    OK(&s, pd_exec_callback_succeed(s.x, op_of(&s, "cb")->callback_id.data, "1", 1, s.now, &s.err));
+    end_with(&s, PERDURE_OUTCOME_PENDING, NULL);
+    cr_assert_null(last_event(&s)->error, "the invocation did not fail");
+    cr_assert(pd_exec_wants_invocation(s.x, s.now), "at once, to see the answer");
+    close_svc(&s);
+}
+
 /* ======================================================================
  * callbacks (§4.9)
  * ====================================================================== */
