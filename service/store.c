@@ -2130,12 +2130,21 @@ static perdure_status lease_finish(perdure_lease *l, const void *output, unsigne
     return st;
 }
 
+/* The lease is freed whatever the status: its reason moves to the store,
+ * where perdure_store_errmsg reads it. */
+static void lease_ended(perdure_lease *lease, perdure_status st)
+{
+    if (st)
+        lease->store->err = lease->err;
+    lease_free(lease);
+}
+
 perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, unsigned long long len)
 {
     if (!lease)
         return PERDURE_E_MISUSE;
     perdure_status st = lease_finish(lease, output, len);
-    lease_free(lease);
+    lease_ended(lease, st);
     return st;
 }
 
@@ -2144,7 +2153,7 @@ perdure_status perdure_lease_abandon(perdure_lease *lease, const char *reason)
     if (!lease)
         return PERDURE_E_MISUSE;
     perdure_status st = lease_end(lease, NULL, reason);
-    lease_free(lease);
+    lease_ended(lease, st);
     return st;
 }
 

@@ -639,9 +639,11 @@ const char *perdure_lease_arn(const perdure_lease *lease);
 /* A perdure_transport_fn-compatible call: applies one checkpoint request. */
 perdure_status perdure_lease_checkpoint(void *lease, const unsigned char *request, unsigned long long len,
                                         perdure_buf *response);
-/* Ends the invocation with its output and frees the lease. */
+/* Ends the invocation with its output and frees the lease. On failure the
+ * reason is in perdure_store_errmsg (the lease is gone). */
 perdure_status perdure_lease_complete(perdure_lease *lease, const void *output, unsigned long long len);
-/* Ends the invocation as crashed (the handler could not finish) and frees it. */
+/* Ends the invocation as crashed (the handler could not finish) and frees it;
+ * on failure the reason is in perdure_store_errmsg. */
 perdure_status perdure_lease_abandon(perdure_lease *lease, const char *reason);
 const char *perdure_lease_errmsg(const perdure_lease *lease);
 

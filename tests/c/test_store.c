@@ -437,12 +437,28 @@ Test(store, lease_expiry_is_a_crash)
     fake_now += 1000;
     OK(s, perdure_store_lease(s, &ref, 1, "w2", &second));
     cr_assert_not_null(second, "re-leased after the crash");
-    /* the first worker lost its lease */
+    /* the first worker lost its lease, and is told why */
     cr_assert_eq(perdure_lease_complete(first, NULL, 0), PERDURE_E_CONFLICT);
+    cr_assert(strstr(perdure_store_errmsg(s), "was lost"), "%s", perdure_store_errmsg(s));
     run_lease(s, second, simple_handler, NULL);
     json_t *d = describe(s, arn);
     cr_assert_str_eq(status_of(d), "SUCCEEDED");
     json_decref(d);
+    free(arn);
+    perdure_store_close(s);
+}
+
+Test(store, a_refused_output_is_explained_by_the_store_after_the_lease_is_gone)
+{
+    perdure_store *s = open_store(true, 60000);
+    char *arn = start(s, "fn", NULL, "garbled", NULL);
+    perdure_function_ref ref = {"fn", NULL};
+    perdure_lease *l = NULL;
+    OK(s, perdure_store_lease(s, &ref, 1, "w1", &l));
+    cr_assert_not_null(l);
+    static const unsigned char not_msgpack[] = {0xc1};
+    cr_assert_eq(perdure_lease_complete(l, not_msgpack, sizeof not_msgpack), PERDURE_E_DECODE);
+    cr_assert(strstr(perdure_store_errmsg(s), "invalid msgpack"), "%s", perdure_store_errmsg(s));
     free(arn);
     perdure_store_close(s);
 }
