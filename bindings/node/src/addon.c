@@ -142,6 +142,32 @@ static napi_value make_bool(napi_env env, int b)
     return v;
 }
 
+static napi_value make_double(napi_env env, double d)
+{
+    napi_value v;
+    napi_create_double(env, d, &v);
+    return v;
+}
+
+typedef struct key_value {
+    const char *key;
+    napi_value value;
+} key_value;
+
+static napi_value make_object_of(napi_env env, const key_value *props, size_t n)
+{
+    napi_value obj;
+    napi_create_object(env, &obj);
+    for (size_t i = 0; i < n; i++)
+        napi_set_named_property(env, obj, props[i].key, props[i].value);
+    return obj;
+}
+
+/* MAKE_OBJECT(env, {"key", value}, ...): a plain object of those properties */
+#define MAKE_OBJECT(env, ...)                                                             \
+    make_object_of(env, (const key_value[]){__VA_ARGS__},                                 \
+                   sizeof((const key_value[]){__VA_ARGS__}) / sizeof(key_value))
+
 static napi_value make_buffer(napi_env env, const unsigned char *data, unsigned long long len)
 {
     napi_value v;
@@ -157,6 +183,19 @@ static napi_value take_buf(napi_env env, perdure_buf *buf)
     napi_value v = make_buffer(env, buf->data, buf->len);
     perdure_buf_free(buf);
     return v;
+}
+
+/* Copies an owned perdure_buf of text (NUL-terminated or not) into a string
+ * and frees it. */
+static napi_value take_text(napi_env env, perdure_buf *buf)
+{
+    napi_value s;
+    size_t len = (size_t)buf->len;
+    while (len && buf->data[len - 1] == 0)
+        len--;
+    napi_create_string_utf8(env, buf->data ? (const char *)buf->data : "", len, &s);
+    perdure_buf_free(buf);
+    return s;
 }
 
 /* A malloc'd UTF-8 copy of a JS string; NULL (ok) for null/undefined when
@@ -187,41 +226,42 @@ static bool get_string(napi_env env, napi_value v, bool nullable, const char *wh
     return false;
 }
 
-static bool get_int64(napi_env env, napi_value v, const char *what, long long dflt, long long *out)
+/* Whether v holds a number: false (the default applies) for null/undefined;
+ * throws and fails for anything else. */
+static bool number_arg(napi_env env, napi_value v, const char *what, bool *present)
 {
     napi_valuetype t;
     napi_typeof(env, v, &t);
-    if (t == napi_undefined || t == napi_null) {
-        *out = dflt;
+    *present = t == napi_number;
+    if (*present || t == napi_undefined || t == napi_null)
         return true;
-    }
-    if (t != napi_number) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s must be a number", what);
-        napi_throw_type_error(env, NULL, msg);
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+}
+
+static bool get_int64(napi_env env, napi_value v, const char *what, long long dflt, long long *out)
+{
+    bool present;
+    int64_t n = dflt;
+    if (!number_arg(env, v, what, &present))
         return false;
-    }
-    int64_t n;
-    napi_get_value_int64(env, v, &n);
+    if (present)
+        napi_get_value_int64(env, v, &n);
     *out = n;
     return true;
 }
 
 static bool get_double(napi_env env, napi_value v, const char *what, double dflt, double *out)
 {
-    napi_valuetype t;
-    napi_typeof(env, v, &t);
-    if (t == napi_undefined || t == napi_null) {
-        *out = dflt;
-        return true;
-    }
-    if (t != napi_number) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s must be a number", what);
-        napi_throw_type_error(env, NULL, msg);
+    bool present;
+    if (!number_arg(env, v, what, &present))
         return false;
-    }
-    napi_get_value_double(env, v, out);
+    if (!present)
+        *out = dflt;
+    else
+        napi_get_value_double(env, v, out);
     return true;
 }
 
@@ -486,21 +526,13 @@ static bool get_retry_config(napi_env env, napi_value v, strpool *p, perdure_ret
 
 static napi_value retry_config_object(napi_env env, const perdure_retry_config *cfg)
 {
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_value v;
-    napi_set_named_property(env, obj, "maxAttempts", make_int(env, cfg->max_attempts));
-    napi_set_named_property(env, obj, "backoff", make_int(env, cfg->backoff));
-    napi_create_double(env, cfg->initial_delay_seconds, &v);
-    napi_set_named_property(env, obj, "initialDelaySeconds", v);
-    napi_create_double(env, cfg->max_delay_seconds, &v);
-    napi_set_named_property(env, obj, "maxDelaySeconds", v);
-    napi_create_double(env, cfg->backoff_rate, &v);
-    napi_set_named_property(env, obj, "backoffRate", v);
-    napi_create_double(env, cfg->increment_seconds, &v);
-    napi_set_named_property(env, obj, "incrementSeconds", v);
-    napi_set_named_property(env, obj, "jitter", make_int(env, cfg->jitter));
-    return obj;
+    return MAKE_OBJECT(env, {"maxAttempts", make_int(env, cfg->max_attempts)},
+                       {"backoff", make_int(env, cfg->backoff)},
+                       {"initialDelaySeconds", make_double(env, cfg->initial_delay_seconds)},
+                       {"maxDelaySeconds", make_double(env, cfg->max_delay_seconds)},
+                       {"backoffRate", make_double(env, cfg->backoff_rate)},
+                       {"incrementSeconds", make_double(env, cfg->increment_seconds)},
+                       {"jitter", make_int(env, cfg->jitter)});
 }
 
 static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg)
@@ -522,11 +554,8 @@ static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg
 
 static napi_value decision_object(napi_env env, const perdure_retry_decision *d)
 {
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "shouldRetry", make_bool(env, d->should_retry));
-    napi_set_named_property(env, obj, "delaySeconds", make_int(env, d->delay_seconds));
-    return obj;
+    return MAKE_OBJECT(env, {"shouldRetry", make_bool(env, d->should_retry)},
+                       {"delaySeconds", make_int(env, d->delay_seconds)});
 }
 
 /* ---- module-level functions ---------------------------------------------------- */
@@ -611,17 +640,11 @@ static napi_value js_wait_config_init(napi_env env, napi_callback_info info)
     (void)info;
     perdure_wait_config cfg = {.size = sizeof cfg};
     perdure_wait_config_init(&cfg);
-    napi_value obj, v;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "maxAttempts", make_int(env, cfg.max_attempts));
-    napi_create_double(env, cfg.initial_delay_seconds, &v);
-    napi_set_named_property(env, obj, "initialDelaySeconds", v);
-    napi_create_double(env, cfg.max_delay_seconds, &v);
-    napi_set_named_property(env, obj, "maxDelaySeconds", v);
-    napi_create_double(env, cfg.backoff_rate, &v);
-    napi_set_named_property(env, obj, "backoffRate", v);
-    napi_set_named_property(env, obj, "jitter", make_int(env, cfg.jitter));
-    return obj;
+    return MAKE_OBJECT(env, {"maxAttempts", make_int(env, cfg.max_attempts)},
+                       {"initialDelaySeconds", make_double(env, cfg.initial_delay_seconds)},
+                       {"maxDelaySeconds", make_double(env, cfg.max_delay_seconds)},
+                       {"backoffRate", make_double(env, cfg.backoff_rate)},
+                       {"jitter", make_int(env, cfg.jitter)});
 }
 
 /* waitDecide(config, attempt, random01) -> perdure_wait_decide() */
@@ -699,6 +722,20 @@ static void *unwrap_tagged(napi_env env, napi_value v, const napi_type_tag *tag,
     return NULL;
 }
 
+/* A new JS object owning data, tagged `tag`; `finalize` frees data when the
+ * object is collected. NULL when that fails, data finalized already; the
+ * caller reports it (a completion callback must not throw). */
+static napi_value wrap_new(napi_env env, void *data, napi_finalize finalize, const napi_type_tag *tag)
+{
+    napi_value obj;
+    if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, data, finalize, NULL, NULL) != napi_ok) {
+        finalize(env, data, NULL);
+        return NULL;
+    }
+    napi_type_tag_object(env, obj, tag);
+    return obj;
+}
+
 /* The live perdure_vm of a handle; throws for a foreign object or a freed VM. */
 static vm_box *get_vm(napi_env env, napi_value v)
 {
@@ -766,25 +803,19 @@ static napi_value js_vm_new(napi_env env, napi_callback_info info)
     ARGS(1);
     perdure_vm_options opts = {.size = sizeof opts};
     perdure_vm_options_init(&opts);
-    long long n;
-    if (!get_int64(env, prop(env, argv[0], "wire"), "wire", opts.wire, &n))
+    long long wire, ids, seed, max_updates, max_inline;
+    if (!prop_int64(env, argv[0], "wire", opts.wire, &wire) ||
+        !prop_int64(env, argv[0], "idScheme", opts.id_scheme, &ids) ||
+        !prop_int64(env, argv[0], "randomSeed", 0, &seed) ||
+        !prop_int64(env, argv[0], "asyncFlushMs", opts.async_flush_ms, &opts.async_flush_ms) ||
+        !prop_int64(env, argv[0], "maxBatchUpdates", (long long)opts.max_batch_updates, &max_updates) ||
+        !prop_int64(env, argv[0], "maxInlineResult", (long long)opts.max_inline_result, &max_inline))
         return NULL;
-    opts.wire = (perdure_wire)n;
-    if (!get_int64(env, prop(env, argv[0], "idScheme"), "idScheme", opts.id_scheme, &n))
-        return NULL;
-    opts.id_scheme = (perdure_id_scheme)n;
-    if (!get_int64(env, prop(env, argv[0], "randomSeed"), "randomSeed", 0, &n))
-        return NULL;
-    opts.random_seed = (unsigned long long)n;
-    if (!get_int64(env, prop(env, argv[0], "asyncFlushMs"), "asyncFlushMs", opts.async_flush_ms, &n))
-        return NULL;
-    opts.async_flush_ms = n;
-    if (!get_int64(env, prop(env, argv[0], "maxBatchUpdates"), "maxBatchUpdates", (long long)opts.max_batch_updates, &n))
-        return NULL;
-    opts.max_batch_updates = (unsigned long long)n;
-    if (!get_int64(env, prop(env, argv[0], "maxInlineResult"), "maxInlineResult", (long long)opts.max_inline_result, &n))
-        return NULL;
-    opts.max_inline_result = (unsigned long long)n;
+    opts.wire = (perdure_wire)wire;
+    opts.id_scheme = (perdure_id_scheme)ids;
+    opts.random_seed = (unsigned long long)seed;
+    opts.max_batch_updates = (unsigned long long)max_updates;
+    opts.max_inline_result = (unsigned long long)max_inline;
     perdure_vm *vm = NULL;
     perdure_status st = perdure_vm_new(&opts, &vm);
     if (st) {
@@ -792,20 +823,15 @@ static napi_value js_vm_new(napi_env env, napi_callback_info info)
         return NULL;
     }
     vm_box *box = calloc(1, sizeof *box);
-    napi_value obj;
-    if (!box || napi_create_object(env, &obj) != napi_ok) {
+    if (!box) {
         perdure_vm_free(vm);
-        free(box);
         throw_status(env, PERDURE_E_NOMEM, "out of memory");
         return NULL;
     }
     box->vm = vm;
-    if (napi_wrap(env, obj, box, vm_finalize, NULL, NULL) != napi_ok) {
-        vm_finalize(env, box, NULL);
+    napi_value obj = wrap_new(env, box, vm_finalize, &VM_TAG);
+    if (!obj)
         throw_napi(env, "napi_wrap");
-        return NULL;
-    }
-    napi_type_tag_object(env, obj, &VM_TAG);
     return obj;
 }
 
@@ -841,18 +867,15 @@ static napi_value js_vm_nondeterminism(napi_env env, napi_callback_info info)
     perdure_status st = perdure_vm_nondeterminism(box->vm, &nd);
     if (st)
         return null_value(env);
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "operationId", make_string(env, nd.operation_id));
-    napi_set_named_property(env, obj, "position", make_int(env, (long long)nd.position));
-    napi_set_named_property(env, obj, "contextId", make_string(env, nd.context_id));
-    napi_set_named_property(env, obj, "expectedType", make_string(env, type_name(nd.expected_type)));
-    napi_set_named_property(env, obj, "actualType", make_string(env, type_name(nd.actual_type)));
-    napi_set_named_property(env, obj, "expectedSubType", make_string(env, nd.expected_sub_type));
-    napi_set_named_property(env, obj, "actualSubType", make_string(env, nd.actual_sub_type));
-    napi_set_named_property(env, obj, "expectedName", make_string(env, nd.expected_name));
-    napi_set_named_property(env, obj, "actualName", make_string(env, nd.actual_name));
-    return obj;
+    return MAKE_OBJECT(env, {"operationId", make_string(env, nd.operation_id)},
+                       {"position", make_int(env, (long long)nd.position)},
+                       {"contextId", make_string(env, nd.context_id)},
+                       {"expectedType", make_string(env, type_name(nd.expected_type))},
+                       {"actualType", make_string(env, type_name(nd.actual_type))},
+                       {"expectedSubType", make_string(env, nd.expected_sub_type)},
+                       {"actualSubType", make_string(env, nd.actual_sub_type)},
+                       {"expectedName", make_string(env, nd.expected_name)},
+                       {"actualName", make_string(env, nd.actual_name)});
 }
 
 /* vmStart(vm, input, nowMs) -> perdure_vm_start() */
@@ -935,14 +958,8 @@ static bool get_callback_config(napi_env env, napi_value v, perdure_callback_con
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->size = sizeof *cfg;
-    long long n;
-    if (!get_int64(env, prop(env, v, "timeoutSeconds"), "timeoutSeconds", 0, &n))
-        return false;
-    cfg->timeout_seconds = n;
-    if (!get_int64(env, prop(env, v, "heartbeatTimeoutSeconds"), "heartbeatTimeoutSeconds", 0, &n))
-        return false;
-    cfg->heartbeat_timeout_seconds = n;
-    return true;
+    return prop_int64(env, v, "timeoutSeconds", 0, &cfg->timeout_seconds) &&
+           prop_int64(env, v, "heartbeatTimeoutSeconds", 0, &cfg->heartbeat_timeout_seconds);
 }
 
 /* vmStep(vm, ctx, name, config) -> perdure_vm_step() */
@@ -1351,12 +1368,8 @@ static napi_value js_vm_batch_poll(napi_env env, napi_callback_info info)
     perdure_status st = perdure_vm_batch_poll(box->vm, op, &poll);
     if (st)
         return vm_error(env, box, st);
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "action", make_int(env, poll.action));
-    napi_set_named_property(env, obj, "index", make_int(env, poll.index));
-    napi_set_named_property(env, obj, "item", op_value(env, poll.item));
-    return obj;
+    return MAKE_OBJECT(env, {"action", make_int(env, poll.action)}, {"index", make_int(env, poll.index)},
+                       {"item", op_value(env, poll.item)});
 }
 
 /* vmBatchOutcome(vm, batch) -> perdure_vm_batch_outcome() */
@@ -1367,14 +1380,9 @@ static napi_value js_vm_batch_outcome(napi_env env, napi_callback_info info)
     perdure_status st = perdure_vm_batch_outcome(box->vm, op, &o);
     if (st)
         return vm_error(env, box, st);
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "reason", make_int(env, o.reason));
-    napi_set_named_property(env, obj, "total", make_int(env, o.total));
-    napi_set_named_property(env, obj, "succeeded", make_int(env, o.succeeded));
-    napi_set_named_property(env, obj, "failed", make_int(env, o.failed));
-    napi_set_named_property(env, obj, "started", make_int(env, o.started));
-    return obj;
+    return MAKE_OBJECT(env, {"reason", make_int(env, o.reason)}, {"total", make_int(env, o.total)},
+                       {"succeeded", make_int(env, o.succeeded)}, {"failed", make_int(env, o.failed)},
+                       {"started", make_int(env, o.started)});
 }
 
 /* vmBatchItem(vm, batch, index) -> perdure_vm_batch_item(): {status, item} */
@@ -1389,11 +1397,7 @@ static napi_value js_vm_batch_item(napi_env env, napi_callback_info info)
     perdure_status st = perdure_vm_batch_item(box->vm, op, (unsigned)index, &s, &item);
     if (st)
         return vm_error(env, box, st);
-    napi_value obj;
-    napi_create_object(env, &obj);
-    napi_set_named_property(env, obj, "status", make_int(env, s));
-    napi_set_named_property(env, obj, "item", op_value(env, item));
-    return obj;
+    return MAKE_OBJECT(env, {"status", make_int(env, s)}, {"item", op_value(env, item)});
 }
 
 /* vmWantsFlush(vm) -> perdure_vm_wants_flush() */
@@ -1617,18 +1621,12 @@ static napi_value js_store_open(napi_env env, napi_callback_info info)
     if (!get_string(env, argv[0], false, "path", &path))
         return NULL;
     perdure_store_options opts = {.size = sizeof opts};
-    long long n;
     bool b = false;
-    if (!get_int64(env, prop(env, argv[1], "leaseMs"), "leaseMs", 0, &n)) {
+    if (!prop_int64(env, argv[1], "leaseMs", 0, &opts.lease_ms) ||
+        !prop_int64(env, argv[1], "busyTimeoutMs", 0, &opts.busy_timeout_ms)) {
         free(path);
         return NULL;
     }
-    opts.lease_ms = n;
-    if (!get_int64(env, prop(env, argv[1], "busyTimeoutMs"), "busyTimeoutMs", 0, &n)) {
-        free(path);
-        return NULL;
-    }
-    opts.busy_timeout_ms = n;
     napi_get_value_bool(env, prop(env, argv[1], "synchronousNormal"), &b);
     opts.synchronous_normal = b;
     /* Allocated first: a virtual clock reads its offset from the box. */
@@ -1656,22 +1654,11 @@ static napi_value js_store_open(napi_env env, napi_callback_info info)
         return NULL;
     }
     free(path);
-    napi_value obj;
-    if (napi_create_object(env, &obj) != napi_ok) {
-        perdure_store_close(store);
-        free(box);
-        throw_status(env, PERDURE_E_NOMEM, "out of memory");
-        return NULL;
-    }
     box->store = store;
     box->js_alive = 1;
-    if (napi_wrap(env, obj, box, store_finalize, NULL, NULL) != napi_ok) {
-        perdure_store_close(store);
-        free(box);
+    napi_value obj = wrap_new(env, box, store_finalize, &STORE_TAG);
+    if (!obj)
         throw_napi(env, "napi_wrap");
-        return NULL;
-    }
-    napi_type_tag_object(env, obj, &STORE_TAG);
     return obj;
 }
 
@@ -1782,19 +1769,10 @@ static napi_value js_store_start(napi_env env, napi_callback_info info)
             perdure_buf arn = {0};
             int existed = 0;
             perdure_status st = perdure_store_start(box->store, &opts, &arn, &existed);
-            if (st) {
+            if (st)
                 store_error(env, box, st);
-            } else {
-                napi_create_object(env, &result);
-                napi_value s;
-                size_t len = (size_t)arn.len;
-                while (len && arn.data[len - 1] == 0)
-                    len--;
-                napi_create_string_utf8(env, (const char *)arn.data, len, &s);
-                perdure_buf_free(&arn);
-                napi_set_named_property(env, result, "arn", s);
-                napi_set_named_property(env, result, "existed", make_bool(env, existed));
-            }
+            else
+                result = MAKE_OBJECT(env, {"arn", take_text(env, &arn)}, {"existed", make_bool(env, existed)});
         }
     }
     free(input.owned);
@@ -1808,13 +1786,7 @@ static napi_value json_buf(napi_env env, store_box *box, perdure_status st, perd
         perdure_buf_free(buf);
         return store_error(env, box, st);
     }
-    napi_value s;
-    size_t len = (size_t)buf->len;
-    while (len && buf->data[len - 1] == 0)
-        len--;
-    napi_create_string_utf8(env, buf->data ? (const char *)buf->data : "", len, &s);
-    perdure_buf_free(buf);
-    return s;
+    return take_text(env, buf);
 }
 
 static napi_value store_done(napi_env env, store_box *box, perdure_status st)
@@ -2011,24 +1983,18 @@ static void lease_wait_execute(napi_env env, void *data)
         snprintf(w->errmsg, sizeof w->errmsg, "%s", perdure_store_errmsg(w->box->store));
 }
 
+/* The JS handle of a new lease; NULL (the lease abandoned) when out of memory. */
 static napi_value wrap_lease(napi_env env, store_box *sb, perdure_lease *lease)
 {
     lease_box *lb = calloc(1, sizeof *lb);
-    napi_value obj;
-    if (!lb || napi_create_object(env, &obj) != napi_ok) {
+    if (!lb) {
         perdure_lease_abandon(lease, "out of memory");
-        free(lb);
         return NULL;
     }
     lb->lease = lease;
     lb->store = sb;
     sb->leases++;
-    if (napi_wrap(env, obj, lb, lease_finalize, NULL, NULL) != napi_ok) {
-        lease_finalize(env, lb, NULL);
-        return NULL;
-    }
-    napi_type_tag_object(env, obj, &LEASE_TAG);
-    return obj;
+    return wrap_new(env, lb, lease_finalize, &LEASE_TAG);
 }
 
 static void lease_wait_free(lease_wait_work *w)
