@@ -12,7 +12,8 @@
  *     leases keeps the perdure_store open until its last lease ends, whatever
  *     the order in which the GC finalizes the objects.
  *   - lease: ended by leaseComplete / leaseAbandon; a lease collected while
- *     still open is abandoned by its finalizer (recorded as a crash, re-run).
+ *     still open is abandoned by its finalizer (recorded as a crash, re-run),
+ *     or, when its store is busy on the libuv pool, once that work completes.
  *
  * Threads. libperdure handles are used by one thread at a time. Everything
  * runs on the JS thread except the two blocking calls, which run in
