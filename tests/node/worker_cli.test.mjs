@@ -165,3 +165,31 @@ test('an at-most-once step interrupted by process.exit is not re-run in its atte
   assert.equal(hist.filter((e) => e.EventType === 'StepFailed').length, 1);
   assert.match(fs.readFileSync(path.join(dir, 'worker.log'), 'utf8'), /exited with status 3; released 1 lease/);
 });
+
+test('a child whose supervisor is killed stops serving instead of running unsupervised', async () => {
+  const dir = tmpDir();
+  const supervisor = startCli(['--store', path.join(dir, 'store.db'), `logging=${path.join(FIX, 'logging.mjs')}`],
+    { stderrFile: path.join(dir, 'worker.log') });
+  let children = [];
+  const deadline = Date.now() + 20000;
+  while (!(children = childPids(supervisor.pid)).length) {
+    assert.ok(Date.now() < deadline, 'no supervised child');
+    await sleep(50);
+  }
+  const exited = new Promise((r) => supervisor.on('exit', r));
+  supervisor.kill('SIGKILL');
+  await exited;
+  const alive = (pid) => {
+    try {
+      const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ')[0];
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  };
+  const until = Date.now() + 10000;
+  while (alive(children[0]) && Date.now() < until) await sleep(50);
+  const orphan = alive(children[0]);
+  if (orphan) process.kill(children[0], 'SIGKILL');
+  assert.ok(!orphan, `the orphaned child ${children[0]} still serves`);
+});

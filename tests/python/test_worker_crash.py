@@ -352,3 +352,20 @@ def test_killed_worker_tree_resumes_in_a_new_worker_after_the_lease_expires(work
                                     "InvocationCompleted", "StepSucceeded", "InvocationCompleted",
                                     "ExecutionSucceeded"]
     assert invocation_errors(history)[0]["Payload"]["ErrorType"] == "Runtime.ExitError"
+
+
+def child_pids(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_a_child_whose_supervisor_is_killed_stops_serving(workers):
+    supervisor = workers.start("at_least_once")
+    deadline = time.monotonic() + 20
+    while not (children := child_pids(supervisor.pid)):
+        assert time.monotonic() < deadline, workers.output()
+        time.sleep(0.05)
+    supervisor.send_signal(signal.SIGKILL)
+    supervisor.wait()
+    # re-parented, it notices within its 0.5 s watch and stops its worker loop
+    assert process_dead(children[0], timeout=10), "the orphaned child still serves\n" + workers.output()

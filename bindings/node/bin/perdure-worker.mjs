@@ -25,6 +25,8 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const SELF = fileURLToPath(import.meta.url);
+// Set by the supervisor in its child's environment: the pid to outlive.
+const SUPERVISOR_PID = 'PERDURE_SUPERVISOR_PID';
 
 const USAGE = `usage: perdure-worker [--store FILE] [--lease-ms MS] [--id ID] [--no-supervise] FUNCTION...
 
@@ -105,6 +107,12 @@ async function serve(args) {
   const stop = () => worker.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  const supervisor = Number(process.env[SUPERVISOR_PID] || 0);
+  if (supervisor) {
+    // A supervisor killed outright cannot stop its child: the child notices
+    // it has been re-parented and stops instead of serving unsupervised.
+    setInterval(() => { if (process.ppid !== supervisor) stop(); }, 500).unref();
+  }
   process.stderr.write(`perdure worker ${worker.workerId}: serving ${Object.keys(functions).sort().join(', ')} `
     + `from ${worker.store.path}\n`);
   await worker.serveForever(500);
@@ -130,7 +138,7 @@ async function supervise(args, argv) {
   for (let generation = 1; !stopping; generation++) {
     const workerId = `${base}/${generation}`;
     child = spawn(process.execPath, [SELF, '--no-supervise', '--id', workerId, ...passthrough],
-      { stdio: ['ignore', 'inherit', 'inherit'] });
+      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, [SUPERVISOR_PID]: String(process.pid) } });
     const [code, signal] = await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])));
     if (stopping) break;
     let released = 0;

@@ -23,9 +23,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+# Set by the supervisor in its child's environment: the pid to outlive.
+SUPERVISOR_PID = "PERDURE_SUPERVISOR_PID"
 USAGE_EPILOG = "Other commands (start, list, show, history, callback, stop, events) are the C CLI: perdure help"
 
 
@@ -74,6 +77,15 @@ def _serve(args) -> int:
     functions = dict(load_target(spec) for spec in args.functions)
     worker = Worker(functions, args.store, worker_id=args.id, lease_ms=args.lease_ms)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    supervisor = int(os.environ.get(SUPERVISOR_PID, "0"))
+    if supervisor:
+        # A supervisor killed outright cannot stop its child: the child notices
+        # it has been re-parented and stops instead of serving unsupervised.
+        def watch_supervisor():
+            while os.getppid() == supervisor:
+                time.sleep(0.5)
+            worker.stop()
+        threading.Thread(target=watch_supervisor, daemon=True, name="perdure-supervisor-watch").start()
     print(f"perdure worker {worker.worker_id}: serving {', '.join(sorted(functions))} from {worker.store.path}",
           file=sys.stderr, flush=True)
     try:
@@ -106,7 +118,7 @@ def _supervise(args, argv: list[str]) -> int:
         generation += 1
         worker_id = f"{base}/{generation}"
         child = subprocess.Popen([sys.executable, "-m", "perdure", "worker", "--no-supervise", "--id", worker_id,
-                                  *argv])
+                                  *argv], env={**os.environ, SUPERVISOR_PID: str(os.getpid())})
         code = child.wait()
         if stopping:
             break
