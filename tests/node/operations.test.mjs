@@ -1,7 +1,8 @@
 // Every DurableContext operation, end to end through a store file and a worker.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { perdure, execute, waitForOperation, events } from './helpers.mjs';
+import path from 'node:path';
+import { perdure, execute, waitForOperation, events, tmpDir } from './helpers.mjs';
 
 const {
   withDurableExecution, createRetryStrategy, createWaitStrategy, JitterStrategy, StepError, CallbackError,
@@ -376,4 +377,25 @@ test('a map result over 256 KiB records the summary envelope (ReplayChildren) an
   assert.equal(summary.type, 'MapResult');
   assert.equal(summary.successCount, 3);
   assert.deepEqual(summary.startedIndexes, []);
+});
+
+test('a Store shared with a running worker serves start/describe/list while the worker waits for a lease', async () => {
+  const p = path.join(tmpDir(), 'store.db');
+  const store = new perdure.Store(p);
+  const started = perdure.startWorker({
+    store, functions: { inc: perdure.withDurableExecution(async (e, ctx) => ctx.step('inc', async () => e.x + 1)) },
+    pollMs: 1000,
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 100));   // the worker is inside its lease wait now
+    const arn = store.start('inc', { x: 41 });
+    assert.equal(store.describe(arn).FunctionArn.endsWith('function:inc:$LATEST'), true);
+    const end = await store.waitForEnd(arn, { timeoutMs: 20000 });
+    assert.equal(end.Status, 'SUCCEEDED');
+    assert.equal(JSON.parse(end.Result), 42);
+    assert.deepEqual(store.list().map((e) => e.Status), ['SUCCEEDED']);
+  } finally {
+    await started.stop();
+    store.close();
+  }
 });

@@ -9,6 +9,7 @@
  * checkpoints, which fsync) run off the event loop; `exclusive(fn)` is the
  * per-store promise mutex that keeps every other call off the handle while
  * one of them runs (the addon refuses such a call rather than racing).
+ * Meanwhile the synchronous methods of a file store use a second handle.
  */
 const { native } = require('./native');
 
@@ -55,22 +56,45 @@ class Store {
 
   _sync(fn, ...args) {
     try {
-      return native[fn](this._h(), ...args);
+      return native[fn](this._syncHandle(), ...args);
     } catch (e) {
       throw storeError(e);
     }
   }
 
+  /**
+   * The handle for a call on the event loop. While exclusive work holds the
+   * main handle (a worker waiting for a lease on this Store, say), a file
+   * store answers through a second handle on the same file, opened once, with
+   * the virtual clock kept in step; an in-memory store cannot have one.
+   */
+  _syncHandle() {
+    const main = this._h();
+    if (!this._exclusiveRunning || this.path === ':memory:') return main;
+    if (!this._side) this._side = native.storeOpen(this.path, this.options);   // perdure_store_open
+    if (this.options.virtualClock) native.storeSetClockOffset(this._side, this.clockOffset);
+    return this._side;
+  }
+
   /** Runs fn (which may use the handle off the event loop) with the store to itself. */
   exclusive(fn) {
-    const run = this._lock.then(() => fn(this._h()));
+    const run = this._lock.then(async () => {
+      this._exclusiveRunning = true;
+      try {
+        return await fn(this._h());
+      } finally {
+        this._exclusiveRunning = false;
+      }
+    });
     this._lock = run.then(() => {}, () => {});
     return run.catch((e) => { throw storeError(e); });
   }
 
   close() {
     if (this.handle) native.storeClose(this.handle);                  // perdure_store_close
+    if (this._side) native.storeClose(this._side);
     this.handle = null;
+    this._side = null;
   }
 
   /** The store's clock, epoch ms (perdure_store_now). */
@@ -88,7 +112,12 @@ class Store {
     if (!this.options.virtualClock) {
       throw new StoreError('this store was not opened with {virtualClock: true}', 'PERDURE_E_MISUSE');
     }
-    this._sync('storeSetClockOffset', offsetMs);
+    // The main handle's clock even while it is busy: the offset is atomic.
+    try {
+      native.storeSetClockOffset(this._h(), offsetMs);
+    } catch (e) {
+      throw storeError(e);
+    }
     this.clockOffset = offsetMs;
   }
 
