@@ -2142,11 +2142,14 @@ perdure_status perdure_vm_batch_item(const perdure_vm *vm, perdure_op handle, un
 
 /* ---- ending the invocation ---- */
 
+/* A READY step counts: its retry came due after the code suspended on it,
+ * and the service invokes again for it. */
 static bool something_awaits_service(const perdure_vm *vm)
 {
     for (size_t i = 0; i < vm->records.len; i++) {
         const pd_operation *r = &vm->records.items[i];
-        if ((r->type == PERDURE_TYPE_STEP && r->status == PERDURE_STATUS_PENDING) ||
+        if ((r->type == PERDURE_TYPE_STEP &&
+             (r->status == PERDURE_STATUS_PENDING || r->status == PERDURE_STATUS_READY)) ||
             ((r->type == PERDURE_TYPE_WAIT || r->type == PERDURE_TYPE_CALLBACK ||
               r->type == PERDURE_TYPE_CHAINED_INVOKE) &&
              r->status == PERDURE_STATUS_STARTED))

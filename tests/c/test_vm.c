@@ -597,6 +597,26 @@ Test(step, replay_pending_suspends_without_updates)
     h_free(&h);
 }
 
+/* A retry that came due during the invocation (a parallel branch suspended
+ * on it): the service re-invokes for a READY step, so suspending is legal. */
+Test(step, suspends_on_a_retry_that_became_ready_meanwhile)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o]", with(rec(ID1, "STEP", "Step", "a", "PENDING"), "StepDetails",
+                                       json_pack("{s:i,s:I}", "Attempt", 1, "NextAttemptTimestamp",
+                                                 (json_int_t)(T0_MS + 5)))));
+    perdure_op waiting = step(&h, PERDURE_ROOT, "a", NULL);
+    cr_assert_eq(next_of(&h, waiting), PERDURE_NEXT_SUSPEND);
+    perdure_op other = step(&h, PERDURE_ROOT, "b", NULL);
+    cr_assert_eq(next_of(&h, other), PERDURE_NEXT_EXECUTE);
+    succeed(&h, other, "1");
+    json_decref(h_flush(&h, json_pack("[o]", step_rec(ID1, "a", "READY", 1))));
+    perdure_next n;
+    cr_assert_eq(perdure_vm_finish(h.vm, PERDURE_OUTCOME_PENDING, NULL, 0, NULL, &n), PERDURE_OK, "%s", err(&h));
+    h_free(&h);
+}
+
 Test(step, replay_ready_starts_next_attempt)
 {
     harness h;
