@@ -843,23 +843,36 @@ static perdure_status acked_checkpoint(void *user, const unsigned char *req, uns
     return st;
 }
 
+/* A worker thread's own handle on the store, and its lease of execution
+ * t->name's function; t->status says why not. */
+static perdure_status lease_own(gc_thread *t, perdure_store **s, const unsigned char **input, unsigned long long *len)
+{
+    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
+    if ((t->status = perdure_store_open(path, &o, s)))
+        return t->status;
+    perdure_function_ref ref = {t->name, NULL};
+    if ((t->status = perdure_store_lease(*s, &ref, 1, t->name, &t->lease)) || !t->lease)
+        return t->status = t->status ? t->status : PERDURE_E_NOT_FOUND;
+    return t->status = perdure_lease_input(t->lease, input, len);
+}
+
+static void close_own(gc_thread *t, perdure_store *s)
+{
+    if (t->status)
+        snprintf(t->error, sizeof t->error, "%s: %s", perdure_status_name(t->status), perdure_store_errmsg(s));
+    perdure_store_close(s);
+}
+
 /* A worker thread with a handle of its own: leases execution t->name's
  * function and runs it to the end through acked_checkpoint. */
 static void *gc_worker(void *arg)
 {
     gc_thread *t = arg;
     perdure_store *s = NULL;
-    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
-    if ((t->status = perdure_store_open(path, &o, &s)))
-        goto out;
-    perdure_function_ref ref = {t->name, NULL};
-    if ((t->status = perdure_store_lease(s, &ref, 1, t->name, &t->lease)) || !t->lease) {
-        t->status = t->status ? t->status : PERDURE_E_NOT_FOUND;
-        goto out;
-    }
     const unsigned char *input;
     unsigned long long ilen;
-    perdure_lease_input(t->lease, &input, &ilen);
+    if (lease_own(t, &s, &input, &ilen))
+        goto out;
     perdure_vm_options vo = vm_options();
     perdure_buf output = {0};
     t->status = perdure_invoke_handler(&vo, input, ilen, fake_now, steps_handler, t, acked_checkpoint, t, &output);
@@ -872,9 +885,7 @@ static void *gc_worker(void *arg)
     }
     perdure_buf_free(&output);
 out:
-    if (t->status)
-        snprintf(t->error, sizeof t->error, "%s: %s", perdure_status_name(t->status), perdure_store_errmsg(s));
-    perdure_store_close(s);
+    close_own(t, s);
     return NULL;
 }
 
@@ -919,17 +930,10 @@ static void *stale_worker(void *arg)
 {
     gc_thread *t = arg;
     perdure_store *s = NULL;
-    perdure_store_options o = {.size = sizeof o, .clock = fake_clock};
-    if ((t->status = perdure_store_open(path, &o, &s)))
-        goto out;
-    perdure_function_ref ref = {t->name, NULL};
-    if ((t->status = perdure_store_lease(s, &ref, 1, t->name, &t->lease)) || !t->lease) {
-        t->status = t->status ? t->status : PERDURE_E_NOT_FOUND;
-        goto out;
-    }
     const unsigned char *input;
     unsigned long long ilen;
-    perdure_lease_input(t->lease, &input, &ilen);
+    if (lease_own(t, &s, &input, &ilen))
+        goto out;
     perdure_vm_options vo = vm_options();
     perdure_vm *vm = NULL;
     perdure_vm_new(&vo, &vm);
@@ -976,9 +980,7 @@ done:
     perdure_buf_free(&resp);
     perdure_vm_free(vm);
 out:
-    if (t->status)
-        snprintf(t->error, sizeof t->error, "%s: %s", perdure_status_name(t->status), perdure_store_errmsg(s));
-    perdure_store_close(s);
+    close_own(t, s);
     return NULL;
 }
 
