@@ -69,10 +69,23 @@ static double exponential_base(double initial, double rate, unsigned n)
     return initial > 0 ? initial * pow(rate, (double)(n - 1)) : 0;
 }
 
+/* The config's rounding when its size covers the field (older callers: up). */
+static perdure_status rounding_of(const char *what, bool present, const perdure_rounding *field,
+                                  perdure_rounding *out, pd_err *err)
+{
+    if (!present)
+        return PERDURE_OK;
+    if (*field != PERDURE_ROUND_UP && *field != PERDURE_ROUND_NEAREST)
+        return pd_fail(err, PERDURE_E_INVALID, "%s: unknown rounding %d", what, (int)*field);
+    *out = *field;
+    return PERDURE_OK;
+}
+
 /* The SDKs' finalize step: cap before jitter (so jitter never exceeds
- * max_delay), jitter, round up, at least 1 s. The 366-day cap is the
- * service's limit on NextAttemptDelaySeconds. */
-static long long finalize_delay(double base, double max_delay, perdure_jitter jitter, double random01)
+ * max_delay), jitter, round (up in Python, to the nearest in JS), at least
+ * 1 s. The 366-day cap is the service's limit on NextAttemptDelaySeconds. */
+static long long finalize_delay(double base, double max_delay, perdure_jitter jitter, perdure_rounding rounding,
+                                double random01)
 {
     double d = base < max_delay ? base : max_delay;
     if (jitter == PERDURE_JITTER_FULL)
@@ -81,7 +94,7 @@ static long long finalize_delay(double base, double max_delay, perdure_jitter ji
         d = d / 2 + random01 * (d / 2);
     if (d > (double)PD_MAX_DURATION)
         return PD_MAX_DURATION;
-    d = ceil(d);
+    d = rounding == PERDURE_ROUND_NEAREST ? round(d) : ceil(d);
     return d < 1 ? 1 : (long long)d;
 }
 
@@ -145,8 +158,12 @@ static perdure_status retry_decide(const perdure_retry_config *cfg, unsigned att
     out->delay_seconds = 0;
     if (cfg->size < FIELD_END(perdure_retry_config, retryable_error_types_len))
         return pd_fail(err, PERDURE_E_INVALID, "%s: size %u is too small", what, cfg->size);
-    perdure_status st =
-        check_backoff(what, cfg->max_attempts, cfg->initial_delay_seconds, cfg->max_delay_seconds, cfg->jitter,
+    perdure_rounding rounding = PERDURE_ROUND_UP;
+    perdure_status st = rounding_of(what, cfg->size >= FIELD_END(perdure_retry_config, rounding), &cfg->rounding,
+                                    &rounding, err);
+    if (st)
+        return st;
+    st = check_backoff(what, cfg->max_attempts, cfg->initial_delay_seconds, cfg->max_delay_seconds, cfg->jitter,
                       attempts_made, random01, err);
     if (st)
         return st;
@@ -169,7 +186,7 @@ static perdure_status retry_decide(const perdure_retry_config *cfg, unsigned att
     if (attempts_made >= cfg->max_attempts || !retryable)
         return PERDURE_OK;
     out->should_retry = 1;
-    out->delay_seconds = finalize_delay(base, cfg->max_delay_seconds, cfg->jitter, random01);
+    out->delay_seconds = finalize_delay(base, cfg->max_delay_seconds, cfg->jitter, rounding, random01);
     return PERDURE_OK;
 }
 
@@ -201,7 +218,9 @@ perdure_status perdure_retry_config_preset(perdure_retry_config *cfg, perdure_re
         (unsigned)preset_id >= sizeof presets / sizeof presets[0])
         return PERDURE_E_INVALID;
     const preset *p = &presets[preset_id];
-    *cfg = (perdure_retry_config){
+    /* Written up to the caller's size: a caller built against an older,
+     * shorter struct keeps its memory. */
+    perdure_retry_config filled = {
         .size = cfg->size,
         .max_attempts = p->max_attempts,
         .backoff = p->backoff,
@@ -211,6 +230,7 @@ perdure_status perdure_retry_config_preset(perdure_retry_config *cfg, perdure_re
         .increment_seconds = p->increment,
         .jitter = p->jitter,
     };
+    memcpy(cfg, &filled, cfg->size < sizeof filled ? cfg->size : sizeof filled);
     return PERDURE_OK;
 }
 
@@ -240,9 +260,12 @@ perdure_status pd_wait_decide(const perdure_wait_config *cfg, unsigned attempt, 
     out->delay_seconds = 0;
     if (cfg->size < FIELD_END(perdure_wait_config, jitter))
         return pd_fail(err, PERDURE_E_INVALID, "%s: size %u is too small", what, cfg->size);
-    perdure_status st = check_backoff(what, cfg->max_attempts, cfg->initial_delay_seconds, cfg->max_delay_seconds,
-                                      cfg->jitter, attempt, random01, err);
-    if (st || (st = check_rate(what, cfg->backoff_rate, err)))
+    perdure_rounding rounding = PERDURE_ROUND_UP;
+    perdure_status st = rounding_of(what, cfg->size >= FIELD_END(perdure_wait_config, rounding), &cfg->rounding,
+                                    &rounding, err);
+    if (st || (st = check_backoff(what, cfg->max_attempts, cfg->initial_delay_seconds, cfg->max_delay_seconds,
+                                  cfg->jitter, attempt, random01, err)) ||
+        (st = check_rate(what, cfg->backoff_rate, err)))
         return st;
     /* The caller asks only when the check wants to continue; the SDKs then
      * fail the operation once the attempts are used up. */
@@ -250,7 +273,7 @@ perdure_status pd_wait_decide(const perdure_wait_config *cfg, unsigned attempt, 
         return PERDURE_OK;
     out->should_retry = 1;
     out->delay_seconds = finalize_delay(exponential_base(cfg->initial_delay_seconds, cfg->backoff_rate, attempt),
-                                        cfg->max_delay_seconds, cfg->jitter, random01);
+                                        cfg->max_delay_seconds, cfg->jitter, rounding, random01);
     return PERDURE_OK;
 }
 

@@ -166,6 +166,12 @@ typedef enum perdure_backoff {
     PERDURE_BACKOFF_LINEAR = 1       /* initial + increment * (n-1) */
 } perdure_backoff;
 
+/* How a jittered delay becomes whole seconds (at least 1). */
+typedef enum perdure_rounding {
+    PERDURE_ROUND_UP = 0,      /* ceil: the Python SDK */
+    PERDURE_ROUND_NEAREST = 1  /* half away from zero (Math.round): the JS SDK */
+} perdure_rounding;
+
 typedef enum perdure_retry_preset {
     PERDURE_RETRY_DEFAULT = 0,               /* a step without a strategy: 6 attempts, 5 s..60 s, x2, FULL */
     PERDURE_RETRY_CONFIG_DEFAULTS = 1,       /* RetryStrategyConfig(): 3 attempts, 5 s..300 s, x2, FULL */
@@ -184,8 +190,9 @@ typedef enum perdure_retry_preset {
  * message matches one of retryable_errors (a substring; a POSIX extended regex
  * searched anywhere when the matching is_regex entry is non-zero). With no
  * filter at all, every error is retryable.
- * delay = max(1, ceil(jitter(min(base(n), max_delay)))) whole seconds, where n
- * is the number of attempts made so far.
+ * delay = max(1, round(jitter(min(base(n), max_delay)))) whole seconds, where n
+ * is the number of attempts made so far and round is `rounding` (read when
+ * `size` covers it; presets leave it PERDURE_ROUND_UP).
  */
 typedef struct perdure_retry_config {
     unsigned int size;
@@ -201,6 +208,7 @@ typedef struct perdure_retry_config {
     unsigned long long retryable_errors_len;
     const char *const *retryable_error_types;
     unsigned long long retryable_error_types_len;
+    perdure_rounding rounding;
 } perdure_retry_config;
 
 /* Fills *cfg (whose size field must be set) with a preset's values. */
@@ -226,6 +234,7 @@ typedef struct perdure_wait_config {
     double max_delay_seconds;
     double backoff_rate;
     perdure_jitter jitter;
+    perdure_rounding rounding;       /* read when size covers it */
 } perdure_wait_config;
 
 perdure_status perdure_wait_config_init(perdure_wait_config *cfg);

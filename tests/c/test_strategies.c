@@ -153,6 +153,53 @@ Test(retry, preset_misuse)
     cr_expect_eq(cfg.max_attempts, 0, "nothing written on error");
 }
 
+Test(retry, preset_writes_only_the_callers_size)
+{
+    /* A caller built before `rounding` existed: its struct ends earlier. */
+    unsigned char memory[sizeof(perdure_retry_config)];
+    memset(memory, 0xab, sizeof memory);
+    perdure_retry_config *cfg = (perdure_retry_config *)memory;
+    cfg->size = offsetof(perdure_retry_config, rounding);
+    cr_assert_eq(perdure_retry_config_preset(cfg, PERDURE_RETRY_DEFAULT), PERDURE_OK);
+    cr_expect_eq(cfg->max_attempts, 6);
+    for (size_t i = offsetof(perdure_retry_config, rounding); i < sizeof memory; i++)
+        cr_assert_eq(memory[i], 0xab, "byte %zu beyond the caller's size was written", i);
+    /* and without the field, delays round up */
+    cfg->jitter = PERDURE_JITTER_NONE;
+    cfg->initial_delay_seconds = 1.4;
+    expect_decision(cfg, 1, "E", NULL, 0, 2);
+}
+
+Test(retry, rounding_to_the_nearest_second_as_the_js_sdk)
+{
+    perdure_retry_config cfg = preset_cfg(PERDURE_RETRY_CONFIG_DEFAULTS);
+    cfg.jitter = PERDURE_JITTER_NONE;
+    cfg.initial_delay_seconds = 1.4;
+    cfg.backoff_rate = 1.5;
+    expect_decision(&cfg, 1, "E", NULL, 0, 2);   /* up: ceil(1.4) */
+    cfg.rounding = PERDURE_ROUND_NEAREST;
+    expect_decision(&cfg, 1, "E", NULL, 0, 1);   /* round(1.4) */
+    expect_decision(&cfg, 2, "E", NULL, 0, 2);   /* round(2.1) */
+    cfg.initial_delay_seconds = 0.3;
+    expect_decision(&cfg, 1, "E", NULL, 0, 1);   /* at least 1 s */
+    cfg.initial_delay_seconds = 2.5;
+    expect_decision(&cfg, 1, "E", NULL, 0, 3);   /* halves away from zero, as Math.round */
+
+    perdure_wait_config w;
+    cr_assert_eq(perdure_wait_config_init(&w), PERDURE_OK);
+    cr_expect_eq(w.rounding, PERDURE_ROUND_UP);
+    w.jitter = PERDURE_JITTER_NONE;
+    w.initial_delay_seconds = 5;                  /* attempt 2: 7.5 s, 3: 11.25 s */
+    perdure_retry_decision d;
+    cr_assert_eq(perdure_wait_decide(&w, 3, 0, &d), PERDURE_OK);
+    cr_expect_eq(d.delay_seconds, 12);
+    w.rounding = PERDURE_ROUND_NEAREST;
+    cr_assert_eq(perdure_wait_decide(&w, 3, 0, &d), PERDURE_OK);
+    cr_expect_eq(d.delay_seconds, 11);
+    w.rounding = (perdure_rounding)5;
+    cr_expect_eq(perdure_wait_decide(&w, 3, 0, &d), PERDURE_E_INVALID);
+}
+
 /* ---- filters ----------------------------------------------------------------- */
 
 static perdure_retry_config filtered(const char *const *errors, const unsigned char *is_regex, size_t nerrors,
@@ -379,7 +426,8 @@ Test(retry, validation)
         cr_expect_eq(retry_status(&cfg, 1, 0), PERDURE_E_INVALID, #field " = " #value);            \
     } while (0)
     EXPECT_INVALID(size, 0);
-    EXPECT_INVALID(size, sizeof cfg - 1);
+    EXPECT_INVALID(size, offsetof(perdure_retry_config, retryable_error_types_len) + 7);
+    EXPECT_INVALID(rounding, (perdure_rounding)2);
     EXPECT_INVALID(max_attempts, 0);
     EXPECT_INVALID(initial_delay_seconds, -1);
     EXPECT_INVALID(initial_delay_seconds, INFINITY);

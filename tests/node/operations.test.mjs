@@ -399,3 +399,13 @@ test('a Store shared with a running worker serves start/describe/list while the 
     store.close();
   }
 });
+
+test('strategies round a delay to the nearest second, as the JS SDK (Python rounds up)', () => {
+  const none = perdure.JitterStrategy.NONE;
+  const retry = perdure.createRetryStrategy({ initialDelay: { seconds: 1 }, backoffRate: 1.4, jitter: none, maxAttempts: 5 });
+  // 1, 1.4, 1.96, 2.744 s
+  assert.deepEqual([1, 2, 3, 4].map((n) => retry(new Error('x'), n).delay.seconds), [1, 1, 2, 3]);
+  const wait = perdure.createWaitStrategy({ shouldContinuePolling: () => true, jitter: none });
+  // 5, 7.5, 11.25, 16.875 s: halves go up, as Math.round
+  assert.deepEqual([1, 2, 3, 4].map((n) => wait(0, n).delay.seconds), [5, 8, 11, 17]);
+});

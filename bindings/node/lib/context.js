@@ -11,7 +11,7 @@
  * PENDING once nothing else can run). As in the official SDK, an operation
  * starts at once; the DurablePromise it returns gives its outcome when awaited.
  */
-const { C } = require('./native');
+const { native, C } = require('./native');
 const {
   ChildContextError, InvalidStateError, ValidationError, PromiseCombinatorError, StepInterruptedError,
   UnrecoverableError, errorObject,
@@ -20,6 +20,9 @@ const { defaultSerdes, passThroughSerdes, serialize, deserialize } = require('./
 const { durationToSeconds } = require('./duration');
 const { BatchResultImpl, BatchItemStatus, NestingType, batchResultSerdes } = require('./batch');
 const { JsonLineLogger, contextLogger } = require('./logger');
+
+// A step without a retryStrategy: the default preset, rounded as the JS SDK rounds.
+const DEFAULT_STEP_RETRY = Object.freeze({ ...native.retryPreset(C.RETRY_DEFAULT), rounding: C.ROUND_NEAREST });
 
 const StepSemantics = Object.freeze({
   AtMostOncePerRetry: 'AT_MOST_ONCE_PER_RETRY',
@@ -182,6 +185,7 @@ class DurableContextImpl {
         semantics: config.semantics === StepSemantics.AtMostOncePerRetry ? C.AT_MOST_ONCE_PER_RETRY
           : C.AT_LEAST_ONCE_PER_RETRY,
         callerDecidesRetry: typeof strategy === 'function',
+        retry: typeof strategy === 'function' ? undefined : DEFAULT_STEP_RETRY,
       });
       const opId = engine.opId(op);
       const serdes = this._serdes(config.serdes);

@@ -86,8 +86,10 @@ function configFor(base, retryableErrors, retryableErrorTypes, error) {
   return { cfg, info: { ErrorType: type, ErrorMessage: errorMessage(error) } };
 }
 
-function makeStrategy(base, config) {
+function makeStrategy(preset, config) {
   const { retryableErrors, retryableErrorTypes } = config;
+  // The JS SDK rounds a jittered delay to the nearest second (Python rounds up).
+  const base = { ...preset, rounding: C.ROUND_NEAREST };
   const strategy = (error, attemptsMade) => {
     const { cfg, info } = configFor(base, retryableErrors, retryableErrorTypes, error);
     // perdure_retry_decide
@@ -139,7 +141,7 @@ function createWaitStrategy(config) {
   if (!config || typeof config.shouldContinuePolling !== 'function') {
     throw new TypeError('createWaitStrategy: config.shouldContinuePolling(state) is required');
   }
-  const cfg = native.waitConfigInit();   // perdure_wait_config_init
+  const cfg = { ...native.waitConfigInit(), rounding: C.ROUND_NEAREST };   // perdure_wait_config_init
   if (config.maxAttempts !== undefined) cfg.maxAttempts = config.maxAttempts;
   if (config.initialDelay !== undefined) cfg.initialDelaySeconds = durationToSeconds(config.initialDelay, 'initialDelay');
   if (config.maxDelay !== undefined) cfg.maxDelaySeconds = durationToSeconds(config.maxDelay, 'maxDelay');

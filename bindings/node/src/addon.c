@@ -477,18 +477,20 @@ static bool get_retry_config(napi_env env, napi_value v, strpool *p, perdure_ret
     memset(cfg, 0, sizeof *cfg);
     cfg->size = sizeof *cfg;
     perdure_retry_config_preset(cfg, PERDURE_RETRY_CONFIG_DEFAULTS);
-    long long attempts, backoff, jitter;
+    long long attempts, backoff, jitter, rounding;
     if (!prop_int64(env, v, "maxAttempts", cfg->max_attempts, &attempts) ||
         !prop_int64(env, v, "backoff", cfg->backoff, &backoff) ||
         !prop_double(env, v, "initialDelaySeconds", cfg->initial_delay_seconds, &cfg->initial_delay_seconds) ||
         !prop_double(env, v, "maxDelaySeconds", cfg->max_delay_seconds, &cfg->max_delay_seconds) ||
         !prop_double(env, v, "backoffRate", cfg->backoff_rate, &cfg->backoff_rate) ||
         !prop_double(env, v, "incrementSeconds", cfg->increment_seconds, &cfg->increment_seconds) ||
-        !prop_int64(env, v, "jitter", cfg->jitter, &jitter))
+        !prop_int64(env, v, "jitter", cfg->jitter, &jitter) ||
+        !prop_int64(env, v, "rounding", cfg->rounding, &rounding))
         return false;
     cfg->max_attempts = (unsigned)(attempts < 0 ? 0 : attempts);
     cfg->backoff = (perdure_backoff)backoff;
     cfg->jitter = (perdure_jitter)jitter;
+    cfg->rounding = (perdure_rounding)rounding;
 
     napi_value errors = prop(env, v, "retryableErrors");
     bool is_array = false;
@@ -533,7 +535,7 @@ static napi_value retry_config_object(napi_env env, const perdure_retry_config *
                        {"maxDelaySeconds", make_double(env, cfg->max_delay_seconds)},
                        {"backoffRate", make_double(env, cfg->backoff_rate)},
                        {"incrementSeconds", make_double(env, cfg->increment_seconds)},
-                       {"jitter", make_int(env, cfg->jitter)});
+                       {"jitter", make_int(env, cfg->jitter)}, {"rounding", make_int(env, cfg->rounding)});
 }
 
 static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg)
@@ -541,15 +543,17 @@ static bool get_wait_config(napi_env env, napi_value v, perdure_wait_config *cfg
     memset(cfg, 0, sizeof *cfg);
     cfg->size = sizeof *cfg;
     perdure_wait_config_init(cfg);
-    long long attempts, jitter;
+    long long attempts, jitter, rounding;
     if (!prop_int64(env, v, "maxAttempts", cfg->max_attempts, &attempts) ||
         !prop_double(env, v, "initialDelaySeconds", cfg->initial_delay_seconds, &cfg->initial_delay_seconds) ||
         !prop_double(env, v, "maxDelaySeconds", cfg->max_delay_seconds, &cfg->max_delay_seconds) ||
         !prop_double(env, v, "backoffRate", cfg->backoff_rate, &cfg->backoff_rate) ||
-        !prop_int64(env, v, "jitter", cfg->jitter, &jitter))
+        !prop_int64(env, v, "jitter", cfg->jitter, &jitter) ||
+        !prop_int64(env, v, "rounding", cfg->rounding, &rounding))
         return false;
     cfg->max_attempts = (unsigned)(attempts < 0 ? 0 : attempts);
     cfg->jitter = (perdure_jitter)jitter;
+    cfg->rounding = (perdure_rounding)rounding;
     return true;
 }
 
@@ -645,7 +649,7 @@ static napi_value js_wait_config_init(napi_env env, napi_callback_info info)
                        {"initialDelaySeconds", make_double(env, cfg.initial_delay_seconds)},
                        {"maxDelaySeconds", make_double(env, cfg.max_delay_seconds)},
                        {"backoffRate", make_double(env, cfg.backoff_rate)},
-                       {"jitter", make_int(env, cfg.jitter)});
+                       {"jitter", make_int(env, cfg.jitter)}, {"rounding", make_int(env, cfg.rounding)});
 }
 
 /* waitDecide(config, attempt, random01) -> perdure_wait_decide() */
