@@ -26,14 +26,7 @@ typedef struct xop {
     uint64_t seq;        /* exec->seq at its last change: deltas carry seq > seen */
     size_t started;      /* callbacks, invokes: the position of their *Started event */
     int64_t beat_ms;     /* callbacks: START or the last heartbeat */
-    bool launch;         /* chained invokes: the caller has not launched the target yet */
-    bool dirty;          /* changed since pd_exec_take_changes */
 } xop;
-
-typedef struct xev {
-    pd_event ev;
-    bool dirty;
-} xev;
 
 /* The last accepted checkpoint, for a retry with the same ClientToken (§4.3). */
 typedef struct cached {
@@ -49,8 +42,16 @@ struct pd_exec {
     xop *ops;                /* start order; ops[0] is the EXECUTION */
     size_t n_ops, cap_ops;
     pd_id_index index;       /* Id -> position in ops */
-    xev *events;
+    pd_event *events;
     size_t n_events, cap_events;
+    /* Positions in ops (events for changed_events) that checkpoints visit
+     * instead of scanning every operation, which made long executions
+     * quadratic. Each has room for the whole array. */
+    pd_posset changed;        /* ops changed since pd_exec_take_changes */
+    pd_posset changed_events;
+    pd_posset unseen;         /* ops with seq > seen (kept while an invocation runs) */
+    pd_posset armed;          /* waits STARTED, steps PENDING, callbacks STARTED: next_timer's candidates */
+    pd_posset launching;      /* chained invokes whose target the caller has not launched yet */
     uint64_t seq;
     /* the running invocation */
     bool running;
@@ -187,6 +188,10 @@ static xop *op_add(pd_exec *x, const char *id)
         if (!ops)
             return NULL;
         x->ops = ops;
+        pd_posset *sets[] = {&x->changed, &x->unseen, &x->armed, &x->launching};
+        for (size_t i = 0; i < COUNT(sets); i++)
+            if (pd_posset_reserve(sets[i], cap))
+                return NULL;
         x->cap_ops = cap;
     }
     xop *o = &x->ops[x->n_ops];
@@ -199,12 +204,39 @@ static xop *op_add(pd_exec *x, const char *id)
     return o;
 }
 
-/* Every change to an operation goes through here: deltas and the store see it. */
+static size_t pos_of(const pd_exec *x, const xop *o) { return (size_t)(o - x->ops); }
+
+/* Whether o may arm a timer (next_timer reads the details). */
+static bool may_arm(const xop *o)
+{
+    const pd_operation *op = &o->op;
+    return (op->type == PERDURE_TYPE_WAIT && op->status == PERDURE_STATUS_STARTED) ||
+           (op->type == PERDURE_TYPE_STEP && op->status == PERDURE_STATUS_PENDING) ||
+           (op->type == PERDURE_TYPE_CALLBACK && op->status == PERDURE_STATUS_STARTED);
+}
+
+/* Every change to an operation goes through here, after it: deltas, the
+ * store and the timers see it. */
 static void touch(pd_exec *x, xop *o)
 {
+    size_t pos = pos_of(x, o);
     o->seq = ++x->seq;
-    o->dirty = true;
+    pd_posset_add(&x->changed, pos);
+    pd_posset_add(&x->unseen, pos);
+    if (pos)
+        pd_posset_set(&x->armed, pos, may_arm(o));
     x->state_dirty = true;
+}
+
+static bool launching(const pd_exec *x, const xop *o) { return pd_posset_has(&x->launching, pos_of(x, o)); }
+
+static void set_launching(pd_exec *x, xop *o, bool on) { pd_posset_set(&x->launching, pos_of(x, o), on); }
+
+/* The invocation has seen every change so far. */
+static void all_seen(pd_exec *x)
+{
+    x->seen = x->seq;
+    x->unseen.len = 0;
 }
 
 /* Something the handler has not seen happened: it wants an invocation (§4.6). */
@@ -340,10 +372,9 @@ static int events_reserve(pd_exec *x)
     if (x->n_events < x->cap_events)
         return 0;
     size_t cap = x->cap_events ? x->cap_events * 2 : 32;
-    xev *events = realloc(x->events, cap * sizeof *events);
-    if (!events)
+    pd_event *events = realloc(x->events, cap * sizeof *events);
+    if (!events || (x->events = events, pd_posset_reserve(&x->changed_events, cap)))
         return -1;
-    x->events = events;
     x->cap_events = cap;
     return 0;
 }
@@ -353,9 +384,8 @@ static pd_event *event_add(pd_exec *x, pd_event_type type, const pd_operation *o
 {
     if (events_reserve(x))
         return NULL;
-    xev *slot = &x->events[x->n_events];
-    memset(slot, 0, sizeof *slot);
-    pd_event *e = &slot->ev;
+    pd_event *e = &x->events[x->n_events];
+    memset(e, 0, sizeof *e);
     e->id = x->n_events + 1;
     e->type = type;
     e->ts_ms = now;
@@ -366,7 +396,7 @@ static pd_event *event_add(pd_exec *x, pd_event_type type, const pd_operation *o
         if (bytes_copy(&e->name, &op->name))
             return NULL;
     }
-    slot->dirty = true;
+    pd_posset_add(&x->changed_events, x->n_events);
     x->n_events++;
     x->state_dirty = true;
     return e;
@@ -660,7 +690,10 @@ void pd_exec_free(pd_exec *x)
     for (size_t i = 0; i < x->n_ops; i++)
         pd_operation_clear(&x->ops[i].op);
     for (size_t i = 0; i < x->n_events; i++)
-        pd_event_clear(&x->events[i].ev);
+        pd_event_clear(&x->events[i]);
+    pd_posset *sets[] = {&x->changed, &x->changed_events, &x->unseen, &x->armed, &x->launching};
+    for (size_t i = 0; i < COUNT(sets); i++)
+        pd_posset_free(sets[i]);
     free(x->ops);
     pd_id_index_free(&x->index);
     free(x->events);
@@ -809,16 +842,18 @@ typedef struct timer {
     int64_t due;
 } timer;
 
+/* Ties go to the earlier operation (the execution is 0), then to the kind
+ * considered first. */
 static void consider(timer *best, timer_kind kind, size_t op, int64_t due)
 {
-    if (best->kind == T_NONE || due < best->due)
+    if (best->kind == T_NONE || due < best->due || (due == best->due && op < best->op))
         *best = (timer){kind, op, due};
 }
 
 /* The CallbackStarted (timeouts) or ChainedInvokeStarted (what to launch) of o. */
 static const pd_event *started_event(const pd_exec *x, const xop *o)
 {
-    return o->started == NO_EVENT ? NULL : &x->events[o->started].ev;
+    return o->started == NO_EVENT ? NULL : &x->events[o->started];
 }
 
 static int64_t deadline(const pd_exec *x) { return x->ops[0].op.start_ms + x->timeout_s * 1000; }
@@ -830,7 +865,8 @@ static timer next_timer(const pd_exec *x)
     if (ended(x))
         return best;
     consider(&best, T_EXECUTION, 0, deadline(x));
-    for (size_t i = 1; i < x->n_ops; i++) {
+    for (size_t k = 0; k < x->armed.len; k++) {
+        size_t i = x->armed.at[k];
         const pd_operation *op = &x->ops[i].op;
         const pd_event *cb;
         if (op->type == PERDURE_TYPE_WAIT && op->status == PERDURE_STATUS_STARTED)
@@ -854,7 +890,7 @@ static perdure_status complete_op(pd_exec *x, xop *o, perdure_op_status status, 
 {
     o->op.status = status;
     o->op.end_ms = now;
-    o->launch = false;
+    set_launching(x, o, false);
     pd_error_free(o->op.error);
     o->op.error = error;
     if (bytes_copy(&o->op.result, result))
@@ -1164,7 +1200,7 @@ static perdure_status start_op(pd_exec *x, xop *o, const pd_update *u, int64_t n
         o->beat_ms = now;
         return random_token(x, &op->callback_id, err);
     case PERDURE_TYPE_CHAINED_INVOKE:
-        o->launch = true;
+        set_launching(x, o, true);
         break;
     default:
         break;
@@ -1193,7 +1229,7 @@ static perdure_status close_op(pd_exec *x, xop *o, const pd_update *u, int64_t n
         op->next_attempt_ms = now + u->next_attempt_delay_s * 1000;
     else
         op->end_ms = now;
-    o->launch = false;
+    set_launching(x, o, false);
     return PERDURE_OK;
 }
 
@@ -1257,16 +1293,10 @@ static perdure_status apply_update(pd_exec *x, const pd_update *u, int64_t now, 
  * checkpoints (§4.3)
  * ====================================================================== */
 
-static int ops_copy_into(pd_op_list *dst, const pd_exec *x, uint64_t after)
+static int op_copy_into(pd_op_list *dst, const xop *o)
 {
-    for (size_t i = 0; i < x->n_ops; i++) {
-        if (x->ops[i].seq <= after)
-            continue;
-        pd_operation *op = pd_op_list_push(dst);
-        if (!op || pd_operation_copy(op, &x->ops[i].op))
-            return -1;
-    }
-    return 0;
+    pd_operation *op = pd_op_list_push(dst);
+    return !op || pd_operation_copy(op, &o->op) ? -1 : 0;
 }
 
 static int response_copy(pd_checkpoint_response *dst, const pd_checkpoint_response *src)
@@ -1338,9 +1368,12 @@ static perdure_status checkpoint(pd_exec *x, const char *token, const pd_update 
     pd_bytes_clear(&x->token);
     if (!ended(x))
         TRY(random_token(x, &x->token, err));
-    if (bytes_copy(&out->token, &x->token) || ops_copy_into(&out->ops, x, x->seen))
+    if (bytes_copy(&out->token, &x->token))
         return nomem(x, err);
-    x->seen = x->seq;
+    for (size_t k = 0; k < x->unseen.len; k++)   /* the delta: what changed since the last response */
+        if (op_copy_into(&out->ops, &x->ops[x->unseen.at[k]]))
+            return nomem(x, err);
+    all_seen(x);
     x->state_dirty = true;
     return cache_store(x, client_token, token, out, now, err);
 }
@@ -1379,14 +1412,17 @@ perdure_status pd_exec_invocation_begin(pd_exec *x, int64_t now_ms, const char *
     if (x->running)
         return pd_fail(err, PERDURE_E_MISUSE, "an invocation is already running");
     TRY(random_token(x, &x->token, err));
-    if (pd_bytes_set_str(&x->request_id, request_id) || pd_bytes_set_str(&out->arn, x->arn) ||
-        bytes_copy(&out->token, &x->token) || ops_copy_into(&out->ops, x, 0)) {
+    bool copied = !pd_bytes_set_str(&x->request_id, request_id) && !pd_bytes_set_str(&out->arn, x->arn) &&
+                  !bytes_copy(&out->token, &x->token);
+    for (size_t i = 0; copied && i < x->n_ops; i++)
+        copied = !op_copy_into(&out->ops, &x->ops[i]);
+    if (!copied) {
         pd_invocation_free(out);
         return nomem(x, err);
     }
     x->running = true;
     x->invocation_start_ms = now_ms;
-    x->seen = x->seq;
+    all_seen(x);
     x->reinvoke = false;
     x->state_dirty = true;
     cache_clear(x);
@@ -1410,10 +1446,7 @@ static bool something_pending(const pd_exec *x)
 /* A change after the last checkpoint response: the handler could not see it. */
 static bool missed_a_change(const pd_exec *x)
 {
-    for (size_t i = 1; i < x->n_ops; i++)
-        if (x->ops[i].seq > x->seen)
-            return true;
-    return false;
+    return x->unseen.len > (x->unseen.len && x->unseen.at[0] == 0);   /* any but the EXECUTION */
 }
 
 /* Whether the handler must run again after this invocation suspended: it
@@ -1601,10 +1634,8 @@ size_t pd_exec_pending_invokes(const pd_exec *x, pd_exec_invoke *out, size_t max
     size_t n = 0;
     if (!x || x->poisoned || ended(x))
         return 0;
-    for (size_t i = 1; i < x->n_ops; i++) {
-        const xop *o = &x->ops[i];
-        if (!o->launch)
-            continue;
+    for (size_t k = 0; k < x->launching.len; k++) {
+        const xop *o = &x->ops[x->launching.at[k]];
         const pd_event *ev = started_event(x, o);
         if (out && n < max)
             out[n] = (pd_exec_invoke){o->op.id, &ev->function_name, &ev->tenant_id, &ev->payload};
@@ -1619,13 +1650,13 @@ perdure_status pd_exec_invoke_launched(pd_exec *x, const char *op_id, const char
     TRY(usable(x, err));
     xop *o = find_invoke(x, op_id);
     TRY(answerable(x, o, "chained invoke", op_id ? op_id : "(null)", err));
-    if (!o->launch)
+    if (!launching(x, o))
         return pd_fail(err, PERDURE_E_MISUSE, "chained invoke %s was already launched", op_id);
-    xev *ev = &x->events[o->started];
-    if (pd_bytes_set_str(&ev->ev.target_arn, target_arn) || pd_bytes_set_str(&ev->ev.executed_version, executed_version))
+    pd_event *ev = &x->events[o->started];
+    if (pd_bytes_set_str(&ev->target_arn, target_arn) || pd_bytes_set_str(&ev->executed_version, executed_version))
         return nomem(x, err);
-    ev->dirty = true;
-    o->launch = false;
+    pd_posset_add(&x->changed_events, o->started);
+    set_launching(x, o, false);
     x->state_dirty = true;
     return PERDURE_OK;
 }
@@ -1726,7 +1757,7 @@ size_t pd_exec_event_count(const pd_exec *x) { return x ? x->n_events : 0; }
 
 const pd_event *pd_exec_event_at(const pd_exec *x, size_t position)
 {
-    return x && position < x->n_events ? &x->events[position].ev : NULL;
+    return x && position < x->n_events ? &x->events[position] : NULL;
 }
 
 perdure_status pd_exec_history_json(const pd_exec *x, bool include_data, pd_buf *out, pd_err *err)
@@ -1738,7 +1769,7 @@ perdure_status pd_exec_history_json(const pd_exec *x, bool include_data, pd_buf 
         return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < x->n_events; i++) {
-        json_t *e = event_tree(&x->events[i].ev, include_data);
+        json_t *e = event_tree(&x->events[i], include_data);
         if (!e || json_array_append_new(events, e)) {
             json_decref(root);
             return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
@@ -1755,26 +1786,19 @@ perdure_status pd_exec_take_changes(pd_exec *x, pd_exec_changes *out, pd_err *er
 {
     memset(out, 0, sizeof *out);
     TRY(usable(x, err));
-    size_t n_ops = 0, n_events = 0;
-    for (size_t i = 0; i < x->n_ops; i++)
-        n_ops += x->ops[i].dirty;
-    for (size_t i = 0; i < x->n_events; i++)
-        n_events += x->events[i].dirty;
+    size_t n_ops = x->changed.len, n_events = x->changed_events.len;
     if ((n_ops && !(out->ops = malloc(n_ops * sizeof *out->ops))) ||
         (n_events && !(out->events = malloc(n_events * sizeof *out->events)))) {
         pd_exec_changes_free(out);
         return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < x->n_ops; i++)
-        if (x->ops[i].dirty) {
-            out->ops[out->n_ops++] = i;
-            x->ops[i].dirty = false;
-        }
-    for (size_t i = 0; i < x->n_events; i++)
-        if (x->events[i].dirty) {
-            out->events[out->n_events++] = x->events[i].ev.id;
-            x->events[i].dirty = false;
-        }
+    for (size_t k = 0; k < n_ops; k++)
+        out->ops[k] = x->changed.at[k];
+    for (size_t k = 0; k < n_events; k++)
+        out->events[k] = x->events[x->changed_events.at[k]].id;
+    out->n_ops = n_ops;
+    out->n_events = n_events;
+    x->changed.len = x->changed_events.len = 0;
     out->state = x->state_dirty;
     x->state_dirty = false;
     return PERDURE_OK;
@@ -1800,22 +1824,23 @@ static json_t *state_tree(const pd_exec *x)
     json_t *beats, *launch;
     if (!root || put(root, "Heartbeats", beats = json_object()) || put(root, "Launch", launch = json_array()))
         goto fail;
-    for (size_t i = 1; i < x->n_ops; i++) {
-        const xop *o = &x->ops[i];
-        if (o->op.type == PERDURE_TYPE_CALLBACK && o->op.status == PERDURE_STATUS_STARTED &&
-            o->beat_ms != o->op.start_ms && put(beats, o->op.id, json_integer(o->beat_ms)))
-            goto fail;
-        if (o->launch && json_array_append_new(launch, json_string(o->op.id)))
+    for (size_t k = 0; k < x->armed.len; k++) {   /* STARTED callbacks are armed */
+        const xop *o = &x->ops[x->armed.at[k]];
+        if (o->op.type == PERDURE_TYPE_CALLBACK && o->beat_ms != o->op.start_ms &&
+            put(beats, o->op.id, json_integer(o->beat_ms)))
             goto fail;
     }
+    for (size_t k = 0; k < x->launching.len; k++)
+        if (json_array_append_new(launch, json_string(x->ops[x->launching.at[k]].op.id)))
+            goto fail;
     if (x->running) {
         json_t *inv = json_pack("{s:s, s:I, s:[]}", "RequestId", x->request_id.data, "Start",
                                 (json_int_t)x->invocation_start_ms, "Unseen");
         json_t *unseen = json_object_get(inv, "Unseen");
         if (put(root, "Invocation", inv) || (x->token.present && put(inv, "Token", json_string(x->token.data))))
             goto fail;
-        for (size_t i = 0; i < x->n_ops; i++)
-            if (x->ops[i].seq > x->seen && json_array_append_new(unseen, json_string(x->ops[i].op.id)))
+        for (size_t k = 0; k < x->unseen.len; k++)
+            if (json_array_append_new(unseen, json_string(x->ops[x->unseen.at[k]].op.id)))
                 goto fail;
     }
     return root;
@@ -1852,14 +1877,15 @@ static perdure_status load_records(pd_exec *x, const pd_operation *ops, size_t n
             return nomem(x, err);
         o->beat_ms = o->op.start_ms;
         o->seq = 1;   /* delivered (or deliverable) state; pd_exec_invocation_begin sends seq > 0 */
+        if (i && may_arm(o))
+            pd_posset_add(&x->armed, i);
     }
     x->seq = 1;
     for (size_t i = 0; i < n_events; i++) {
         if (events[i].id != i + 1 || (unsigned)events[i].type >= PD_EV_COUNT)
             return load_fail(err, "EventIds must be 1, 2, 3... and types known");
-        if (events_reserve(x) || event_copy(&x->events[i].ev, &events[i]))
+        if (events_reserve(x) || event_copy(&x->events[i], &events[i]))
             return nomem(x, err);
-        x->events[i].dirty = false;
         x->n_events++;
         xop *o = find(x, events[i].op_id);
         if (o && (events[i].type == PD_EV_CALLBACK_STARTED || events[i].type == PD_EV_CHAINED_INVOKE_STARTED))
@@ -1903,7 +1929,7 @@ static perdure_status load_state(pd_exec *x, json_t *s, pd_err *err)
         xop *o = find_invoke(x, json_string_value(v));
         if (!o || o->started == NO_EVENT)
             return load_fail(err, "state: Launch names an unknown chained invoke");
-        o->launch = true;
+        set_launching(x, o, true);
     }
     if (!inv)
         return PERDURE_OK;
@@ -1923,6 +1949,7 @@ static perdure_status load_state(pd_exec *x, json_t *s, pd_err *err)
         if (!o)
             return load_fail(err, "state: Unseen names an unknown operation");
         o->seq = 2;
+        pd_posset_add(&x->unseen, pos_of(x, o));
         x->seq = 2;
     }
     if (pd_bytes_set_str(&x->request_id, request_id) || pd_bytes_set_str(&x->token, token))

@@ -282,6 +282,22 @@ size_t pd_id_index_find(const pd_id_index *ix, pd_id_array arr, const char *id);
 int pd_id_index_add(pd_id_index *ix, pd_id_array arr, size_t count, size_t pos);
 void pd_id_index_free(pd_id_index *ix);
 
+/* ---- a sorted set of positions (in an operation or event array) ----
+ * What the per-checkpoint paths visit instead of the whole array. The caller
+ * reserves room for every position it may add (pd_posset_reserve with the
+ * array's capacity), so adding never fails. */
+typedef struct pd_posset {
+    size_t *at;   /* ascending */
+    size_t len, cap;
+} pd_posset;
+
+int pd_posset_reserve(pd_posset *s, size_t cap);   /* 0 ok, -1 nomem (s unchanged) */
+bool pd_posset_has(const pd_posset *s, size_t pos);
+void pd_posset_add(pd_posset *s, size_t pos);      /* no-op when present */
+void pd_posset_del(pd_posset *s, size_t pos);      /* no-op when absent */
+void pd_posset_set(pd_posset *s, size_t pos, bool member);
+void pd_posset_free(pd_posset *s);
+
 /* ---- deterministic PRNG for jitter (splitmix64 seeded xoshiro256**) ---- */
 typedef struct pd_rng {
     uint64_t s[4];

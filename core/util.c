@@ -356,6 +356,75 @@ void pd_id_index_free(pd_id_index *ix)
     ix->cap = 0;
 }
 
+/* ---- sorted position sets ---- */
+
+int pd_posset_reserve(pd_posset *s, size_t cap)
+{
+    if (cap <= s->cap)
+        return 0;
+    size_t *at = realloc(s->at, cap * sizeof *at);
+    if (!at)
+        return -1;
+    s->at = at;
+    s->cap = cap;
+    return 0;
+}
+
+/* The index of the first element >= pos. */
+static size_t posset_lower(const pd_posset *s, size_t pos)
+{
+    if (s->len && s->at[s->len - 1] < pos)   /* the common case: appending */
+        return s->len;
+    size_t lo = 0, hi = s->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->at[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool pd_posset_has(const pd_posset *s, size_t pos)
+{
+    size_t i = posset_lower(s, pos);
+    return i < s->len && s->at[i] == pos;
+}
+
+void pd_posset_add(pd_posset *s, size_t pos)
+{
+    size_t i = posset_lower(s, pos);
+    if (i < s->len && s->at[i] == pos)
+        return;
+    memmove(s->at + i + 1, s->at + i, (s->len - i) * sizeof *s->at);
+    s->at[i] = pos;
+    s->len++;
+}
+
+void pd_posset_del(pd_posset *s, size_t pos)
+{
+    size_t i = posset_lower(s, pos);
+    if (i == s->len || s->at[i] != pos)
+        return;
+    memmove(s->at + i, s->at + i + 1, (s->len - i - 1) * sizeof *s->at);
+    s->len--;
+}
+
+void pd_posset_set(pd_posset *s, size_t pos, bool member)
+{
+    if (member)
+        pd_posset_add(s, pos);
+    else
+        pd_posset_del(s, pos);
+}
+
+void pd_posset_free(pd_posset *s)
+{
+    free(s->at);
+    *s = (pd_posset){0};
+}
+
 /* ---- enum names: one table per enum, indexed by value ---- */
 
 static const char *const type_names[] = {"EXECUTION", "STEP", "WAIT", "CALLBACK", "CONTEXT", "CHAINED_INVOKE"};

@@ -1437,6 +1437,20 @@ Test(timeout, timers_fire_earliest_first)
     close_svc(&s);
 }
 
+Test(timeout, equal_deadlines_fire_in_start_order)
+{
+    svc s;
+    open_svc(&s);
+    begin(&s);
+    OK(&s, send(&s, 3, with_callback(U(TY(CALLBACK), A_START, "cb"), 5, 0), with_wait(U(TY(WAIT), A_START, "w1"), 5),
+                with_wait(U(TY(WAIT), A_START, "w2"), 5)));
+    end_with(&s, PERDURE_OUTCOME_PENDING, NULL);
+    OK(&s, pd_exec_fire_timers(s.x, s.now + 5000, &s.err));
+    cr_assert_str_eq(types_of(&s, 5), "CallbackTimedOut WaitSucceeded WaitSucceeded");
+    cr_assert_str_eq(pd_exec_event_at(s.x, pd_exec_event_count(s.x) - 2)->op_id, "w1");
+    close_svc(&s);
+}
+
 /* ======================================================================
  * whole histories through the real VM and C SDK
  * ====================================================================== */
@@ -2181,4 +2195,49 @@ Test(persistence, load_refuses_inconsistent_input)
     free(events);
     store_free(&st);
     close_svc(&s);
+}
+
+/* ======================================================================
+ * the sorted position sets behind the checkpoint paths (core/util.c)
+ * ====================================================================== */
+
+Test(posset, stays_sorted_and_unique)
+{
+    static const size_t adds[] = {5, 1, 9, 5, 0, 7, 9, 3};
+    pd_posset s = {0};
+    cr_assert_eq(pd_posset_reserve(&s, 10), 0);
+    for (size_t i = 0; i < COUNT(adds); i++)
+        pd_posset_add(&s, adds[i]);
+    static const size_t want[] = {0, 1, 3, 5, 7, 9};
+    cr_assert_eq(s.len, COUNT(want));
+    for (size_t i = 0; i < COUNT(want); i++)
+        cr_assert_eq(s.at[i], want[i]);
+    cr_assert(pd_posset_has(&s, 7) && !pd_posset_has(&s, 8) && !pd_posset_has(&s, 10));
+    pd_posset_del(&s, 0);
+    pd_posset_del(&s, 8);   /* absent: no-op */
+    pd_posset_set(&s, 9, false);
+    pd_posset_set(&s, 4, true);
+    static const size_t after[] = {1, 3, 4, 5, 7};
+    cr_assert_eq(s.len, COUNT(after));
+    for (size_t i = 0; i < COUNT(after); i++)
+        cr_assert_eq(s.at[i], after[i]);
+    pd_posset_free(&s);
+    cr_assert(s.at == NULL && s.len == 0 && s.cap == 0);
+}
+
+Test(posset, reserve_keeps_the_members)
+{
+    pd_posset s = {0};
+    cr_assert_eq(pd_posset_reserve(&s, 2), 0);
+    pd_posset_add(&s, 1);
+    pd_posset_add(&s, 0);
+    cr_assert_eq(pd_posset_reserve(&s, 1), 0, "never shrinks");
+    cr_assert_eq(s.cap, 2);
+    cr_assert_eq(pd_posset_reserve(&s, 1000), 0);
+    for (size_t i = 999; i >= 2; i--)   /* descending: every add inserts at the front */
+        pd_posset_add(&s, i);
+    cr_assert_eq(s.len, 1000);
+    for (size_t i = 0; i < 1000; i++)
+        cr_assert_eq(s.at[i], i);
+    pd_posset_free(&s);
 }
