@@ -2,8 +2,10 @@
 package (perdure/_native/), so `pip install bindings/python` is self-contained.
 
 Needs what scripts/setup installs (meson, ninja, a C compiler, the -dev
-packages). PERDURE_BUILD_DIR reuses an existing meson build instead.
+packages) and cffi, which compiles perdure.h into perdure/_native once here
+(_cdef.py). PERDURE_BUILD_DIR reuses an existing meson build instead.
 """
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -33,6 +35,18 @@ class BuildWithEngine(build_py):
         shutil.copy2(build / "libperdure.so.0.1.0", target / "libperdure.so.0")
         shutil.copy2(build / "perdure", target / "perdure")
         shutil.copy2(ROOT / "ffi" / "include" / "perdure.h", target / "perdure.h")
+        # cffi's compiled form of that header, so that importing perdure parses no C
+        for stale in target.glob("_perdure_cffi_*.py"):
+            stale.unlink()
+        _cdef().emit((target / "perdure.h").read_bytes(), target)
+
+
+def _cdef():
+    """perdure/_native/_cdef.py, loaded by path: the package is not importable yet."""
+    spec = importlib.util.spec_from_file_location("_perdure_cdef", HERE / "perdure" / "_native" / "_cdef.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 setup(cmdclass={"build_py": BuildWithEngine})

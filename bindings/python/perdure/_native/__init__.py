@@ -1,8 +1,11 @@
 """The C engine, loaded once with cffi in ABI mode.
 
 `lib` is libperdure; `ffi` knows every declaration of perdure.h. The header is
-handed to cffi unmodified (the project keeps it cffi-clean); only the warning
-about `#pragma once`, which cffi ignores, is silenced.
+handed to cffi unmodified (the project keeps it cffi-clean), compiled once into
+an out-of-line module (_cdef.py) so that importing does not parse C: the
+package ships the module of its own header; any other header's is written to
+$XDG_CACHE_HOME/perdure (~/.cache/perdure) on first use, or, where that cannot
+be written, the header is parsed at every import.
 
 Where the files come from, first match wins:
 - PERDURE_LIBRARY / PERDURE_HEADER in the environment (a development build);
@@ -11,11 +14,13 @@ Where the files come from, first match wins:
 """
 from __future__ import annotations
 
+import importlib.util
 import os
-import warnings
 from pathlib import Path
 
-import cffi
+import _cffi_backend
+
+from perdure._native import _cdef
 
 _HERE = Path(__file__).resolve().parent
 _SONAME = "libperdure.so.0"
@@ -47,10 +52,25 @@ def _locate() -> tuple[Path, Path, Path | None]:
 
 LIBRARY_PATH, HEADER_PATH, CLI_PATH = _locate()
 
-ffi = cffi.FFI()
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"#pragma in cdef\(\)", category=UserWarning)
-    ffi.cdef(HEADER_PATH.read_text(encoding="utf-8"))
+
+def _load_ffi(header: bytes):
+    name = _cdef.module_name(header, _cffi_backend.__version__)
+    path = _HERE / f"{name}.py"
+    if not path.is_file():
+        try:
+            cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "perdure"
+            path = cache / f"{name}.py"
+            if not path.is_file():
+                path = _cdef.emit(header, cache)
+        except (OSError, RuntimeError):   # RuntimeError: no home directory
+            return _cdef.parse(header)
+    spec = importlib.util.spec_from_file_location(f"perdure._native.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ffi
+
+
+ffi = _load_ffi(HEADER_PATH.read_bytes())
 try:
     lib = ffi.dlopen(str(LIBRARY_PATH))
 except OSError as e:
