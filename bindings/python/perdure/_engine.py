@@ -82,8 +82,14 @@ class ErrorInfo:
 
 
 def cstr(value: str | None):
-    """A NUL-terminated copy of value for a call (NULL for None)."""
+    """A NUL-terminated copy of value for a struct field or an array (NULL for None)."""
     return ffi.NULL if value is None else ffi.new("char[]", value.encode("utf-8"))
+
+
+def arg(value: str | None):
+    """value for a `const char *` argument of a call: cffi passes bytes as a
+    pointer to their NUL-terminated buffer, without the copy cstr makes."""
+    return ffi.NULL if value is None else value.encode("utf-8")
 
 
 class Engine:
@@ -114,8 +120,18 @@ class Engine:
         self.bodies = threading.local()
         # Notified whenever a map/parallel item reports its outcome.
         self.changed = threading.Condition(self.lock)
+        self._waiting = 0   # threads in wait_changed
         self.active = False
         self.arn = ""
+        # Out-parameters of VM calls, allocated once: every call is made under
+        # self.lock and its outputs are read before the lock is released.
+        self._out_op = ffi.new("perdure_op *")
+        self._out_next = ffi.new("perdure_next *")
+        self._out_data = ffi.new("const unsigned char **")
+        self._out_size = ffi.new("unsigned long long *")
+        self._out_uint = ffi.new("unsigned int *")
+        self._out_str = ffi.new("const char **")
+        self._out_buf = ffi.new("perdure_buf *")
 
     # -- lifecycle -------------------------------------------------------------
     def start(self, payload: bytes, now_ms: int) -> None:
@@ -127,10 +143,10 @@ class Engine:
         self.active = True
 
     def input(self) -> bytes:
-        data = ffi.new("const unsigned char **")
-        size = ffi.new("unsigned long long *")
-        self.check(lib.perdure_vm_input(self._vm, data, size))
-        return bytes(ffi.buffer(data[0], size[0])) if size[0] else b""
+        with self.lock:
+            data, size = self._out_data, self._out_size
+            self.check(lib.perdure_vm_input(self._vm, data, size))
+            return ffi.buffer(data[0], size[0])[:] if size[0] else b""
 
     def start_ticker(self, clock: Callable[[], int], period_s: float = 0.05) -> None:
         """Keeps the VM's clock moving while user code runs, so that queued
@@ -195,13 +211,27 @@ class Engine:
         return ExecutionError(f"{status_name(st)}: {message}")
 
     # -- driving operations ------------------------------------------------------
+    def wait_changed(self, timeout: float) -> None:
+        """Waits (holding the lock) until notify_changed or the timeout."""
+        self._waiting += 1
+        try:
+            self.changed.wait(timeout)
+        finally:
+            self._waiting -= 1
+
+    def notify_changed(self) -> None:
+        """Wakes wait_changed (caller holds the lock); free when nobody waits,
+        as outside map/parallel."""
+        if self._waiting:
+            self.changed.notify_all()
+
     def flush(self) -> None:
         """Sends batches until no synchronous update waits (caller holds the lock)."""
         vm = self.vm
         if self._broken is not None:
             raise TransportError(f"checkpoint failed: {self._broken}") from self._broken
+        buf = self._out_buf
         while lib.perdure_vm_wants_flush(vm):
-            buf = ffi.new("perdure_buf *")
             self.check(lib.perdure_vm_take_batch(vm, buf))
             request = take_buf(buf)
             try:
@@ -212,30 +242,33 @@ class Engine:
             if st:
                 raise TransportError(f"checkpoint response refused: {self.errmsg()}")
             # An acknowledged update may settle a map/parallel item.
-            self.changed.notify_all()
+            self.notify_changed()
 
     def drive(self, op: int) -> int:
         """perdure_vm_op_next until it says something other than CHECKPOINT."""
         with self.lock:
             vm = self.vm
-            nxt = ffi.new("perdure_next *")
+            nxt = self._out_next
             while True:
-                self.check(lib.perdure_vm_op_next(vm, op, nxt))
+                st = lib.perdure_vm_op_next(vm, op, nxt)
+                if st:
+                    raise self.exception(st)
                 if nxt[0] != NEXT_CHECKPOINT:
                     # A map/parallel item settles inside op_next: wake the map's thread.
-                    self.changed.notify_all()
+                    self.notify_changed()
                     return nxt[0]
                 self.flush()
 
     def result(self, op: int) -> str | None:
         """The recorded result of op as text (None when there is none)."""
         with self.lock:
-            data = ffi.new("const unsigned char **")
-            size = ffi.new("unsigned long long *")
-            self.check(lib.perdure_vm_op_result(self.vm, op, data, size))
+            data, size = self._out_data, self._out_size
+            st = lib.perdure_vm_op_result(self.vm, op, data, size)
+            if st:
+                raise self.exception(st)
             if data[0] == ffi.NULL:
                 return None
-            return bytes(ffi.buffer(data[0], size[0])).decode("utf-8")
+            return ffi.buffer(data[0], size[0])[:].decode("utf-8")
 
     def error(self, op: int) -> DurableOperationError:
         """The recorded error of op as the exception user code catches."""
@@ -257,13 +290,13 @@ class Engine:
 
     def attempt(self, op: int) -> int:
         with self.lock:
-            out = ffi.new("unsigned int *")
+            out = self._out_uint
             self.check(lib.perdure_vm_op_attempt(self.vm, op, out))
             return out[0]
 
     def callback_id(self, op: int) -> str:
         with self.lock:
-            out = ffi.new("const char **")
+            out = self._out_str
             self.check(lib.perdure_vm_op_callback_id(self.vm, op, out))
             return text(out[0]) or ""
 
@@ -272,7 +305,7 @@ class Engine:
             data = b"" if payload is None else payload.encode("utf-8")
             self.check(lib.perdure_vm_op_succeed(self.vm, op, data if payload is not None else ffi.NULL,
                                                   len(data)))
-            self.changed.notify_all()
+            self.notify_changed()
 
     def fail(self, op: int, error: dict, decision: tuple[bool, int] | None = None) -> None:
         """Reports a failed body; decision (should_retry, delay) comes from a
@@ -283,23 +316,31 @@ class Engine:
                 self.check(lib.perdure_vm_op_fail(self.vm, op, info.c))
             else:
                 self.check(lib.perdure_vm_op_fail_decided(self.vm, op, info.c, int(decision[0]), int(decision[1])))
-            self.changed.notify_all()
+            self.notify_changed()
 
     def suspended(self, op: int) -> None:
         with self.lock:
             self.check(lib.perdure_vm_op_suspended(self.vm, op))
-            self.changed.notify_all()
+            self.notify_changed()
 
     def set_summary(self, op: int, summary: str) -> None:
         with self.lock:
             data = summary.encode("utf-8")
             self.check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
 
+    def declare(self, fn, *args) -> tuple[int, int]:
+        """call() then drive(): (op, what comes next)."""
+        with self.lock:
+            op = self.call(fn, *args)
+            return op, self.drive(op)
+
     def call(self, fn, *args) -> int:
         """Declares an operation: fn(vm, *args, &op) -> the op handle."""
         with self.lock:
-            out = ffi.new("perdure_op *")
-            self.check(fn(self.vm, *args, out))
+            out = self._out_op
+            st = fn(self.vm, *args, out)
+            if st:
+                raise self.exception(st)
             return out[0]
 
     # -- ending ----------------------------------------------------------------
@@ -308,13 +349,13 @@ class Engine:
         with self.lock:
             vm = self.vm
             info = ErrorInfo(error) if error else None
-            nxt = ffi.new("perdure_next *")
+            nxt = self._out_next
             data = payload if payload is not None else ffi.NULL
             self.check(lib.perdure_vm_finish(vm, outcome, data, len(payload or b""),
                                               info.c if info else ffi.NULL, nxt))
             if nxt[0] == NEXT_CHECKPOINT:
                 self.flush()
-            buf = ffi.new("perdure_buf *")
+            buf = self._out_buf
             self.check(lib.perdure_vm_output(vm, buf))
             return take_buf(buf)
 

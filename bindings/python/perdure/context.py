@@ -8,6 +8,7 @@ or suspend. Names, signatures and defaults are those of the official
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from perdure._engine import (
     NEXT_INTERRUPTED,
     NEXT_RESULT,
     Engine,
+    arg,
     cstr,
 )
 from perdure._native import ffi, lib
@@ -62,6 +64,20 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 PASS_THROUGH_SERDES: SerDes[Any] = PassThroughSerDes()
+_DEFAULT_STEP_CONFIG = StepConfig()
+
+
+def _step_config(at_most_once: bool, caller_decides_retry: bool):
+    cfg = ffi.new("perdure_step_config *")
+    cfg.size = ffi.sizeof("perdure_step_config")
+    cfg.semantics = lib.PERDURE_AT_MOST_ONCE_PER_RETRY if at_most_once else lib.PERDURE_AT_LEAST_ONCE_PER_RETRY
+    cfg.caller_decides_retry = int(caller_decides_retry)
+    return cfg
+
+
+# The four perdure_step_config a step can declare, built once (the VM only reads them):
+# [at most once per retry?, user-written retry strategy?]
+_STEP_CONFIGS = {(most, caller): _step_config(most, caller) for most in (False, True) for caller in (False, True)}
 
 _REASONS = {
     lib.PERDURE_COMPLETION_ALL_COMPLETED: CompletionReason.ALL_COMPLETED,
@@ -188,13 +204,16 @@ class DurableContext:
     def _child(self, op: int, parent_id: str | None) -> DurableContext:
         return DurableContext(self._engine, op, parent_id, logger=self.logger, lambda_context=self.lambda_context)
 
-    def _answer(self, op: int, nxt: int, serdes: SerDes | None, operation_id: str):
-        """The operation's final answer: its value, its error, or a suspension."""
+    def _answer(self, op: int, nxt: int, serdes: SerDes | None, operation_id: str | None = None):
+        """The operation's final answer: its value, its error, or a suspension
+        (operation_id None: looked up only if it is needed)."""
         if nxt == NEXT_RESULT:
             data = self._engine.result(op)
             if data is None:
                 return None
-            return deserialize(serdes, data, operation_id, self._engine.arn)
+            return deserialize(serdes, data, operation_id or functools.partial(self._engine.op_id, op),
+                               self._engine.arn)
+        operation_id = operation_id or self._engine.op_id(op)
         if nxt == NEXT_ERROR:
             raise self._engine.error(op)
         if nxt == NEXT_EXECUTE:
@@ -231,16 +250,16 @@ class DurableContext:
         self._enter()
         engine = self._engine
         name = self._resolve_step_name(name, func)
-        config = config or StepConfig()
-        cfg = ffi.new("perdure_step_config *")
-        cfg.size = ffi.sizeof("perdure_step_config")
-        cfg.semantics = (lib.PERDURE_AT_MOST_ONCE_PER_RETRY
-                         if config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY
-                         else lib.PERDURE_AT_LEAST_ONCE_PER_RETRY)
-        cfg.caller_decides_retry = int(config.retry_strategy is not None)
-        op = engine.call(lib.perdure_vm_step, self._ctx, cstr(name), cfg)
+        config = config or _DEFAULT_STEP_CONFIG
+        cfg = _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
+                            config.retry_strategy is not None]
+        op, nxt = engine.declare(lib.perdure_vm_step, self._ctx, arg(name), cfg)
+        if nxt == NEXT_RESULT:   # replayed: the recorded value, without asking for the id
+            return self._answer(op, nxt, config.serdes)
         op_id = engine.op_id(op)
-        while (nxt := engine.drive(op)) in (NEXT_EXECUTE, NEXT_INTERRUPTED):
+        succeeded = False
+        while nxt in (NEXT_EXECUTE, NEXT_INTERRUPTED):
+            succeeded = False
             attempt = engine.attempt(op)
             if nxt == NEXT_INTERRUPTED:
                 # The process died during the last attempt of an at-most-once
@@ -248,16 +267,22 @@ class DurableContext:
                 recorded = engine.error(op)
                 interrupted = StepInterruptedError(recorded.message or "step interrupted", step_id=op_id)
                 _fail_attempt(engine, op, interrupted, config.retry_strategy, attempt)
-                continue
-            step_context = StepContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
-            try:
-                value = self._run_body(f'step "{name or op_id}"', func, step_context)
-            except (InvocationError, InvalidStateError):
-                raise
-            except Exception as e:  # noqa: BLE001  (the step failed: the retry strategy decides)
-                _fail_attempt(engine, op, e, config.retry_strategy, attempt)
-                continue
-            engine.succeed(op, serialize(config.serdes, value, op_id, engine.arn))
+            else:
+                step_context = StepContext(logger=self._op_logger(op_id, name, attempt), attempt=attempt)
+                try:
+                    value = self._run_body(f'step "{name or op_id}"', func, step_context)
+                except (InvocationError, InvalidStateError):
+                    raise
+                except Exception as e:  # noqa: BLE001  (the step failed: the retry strategy decides)
+                    _fail_attempt(engine, op, e, config.retry_strategy, attempt)
+                else:
+                    engine.succeed(op, serialize(config.serdes, value, op_id, engine.arn))
+                    succeeded = True
+            nxt = engine.drive(op)
+        if succeeded and nxt == NEXT_RESULT:
+            # The body's own value, as the official SDK returns it: no round
+            # trip through the serdes.
+            return value
         return self._answer(op, nxt, config.serdes, op_id)
 
     def wait(self, duration: Duration, name: str | None = None) -> None:
@@ -265,7 +290,7 @@ class DurableContext:
         seconds = duration.to_seconds()
         if seconds < 1:
             raise ValidationError("duration must be at least 1 second")
-        op = self._engine.call(lib.perdure_vm_wait, self._ctx, cstr(name), seconds)
+        op = self._engine.call(lib.perdure_vm_wait, self._ctx, arg(name), seconds)
         self._answer(op, self._engine.drive(op), None, self._engine.op_id(op))
 
     @staticmethod
@@ -280,7 +305,7 @@ class DurableContext:
         self._enter()
         engine = self._engine
         config = config or CallbackConfig()
-        op = engine.call(lib.perdure_vm_callback, self._ctx, cstr(name), self._callback_config(config))
+        op = engine.call(lib.perdure_vm_callback, self._ctx, arg(name), self._callback_config(config))
         engine.drive(op)
         return Callback(self, op, engine.callback_id(op), engine.op_id(op), serdes=config.serdes)
 
@@ -292,7 +317,7 @@ class DurableContext:
         config = config or WaitForCallbackConfig()
         step_cfg = ffi.new("perdure_step_config *")
         step_cfg.size = ffi.sizeof("perdure_step_config")
-        op = engine.call(lib.perdure_vm_wait_for_callback, self._ctx, cstr(name), self._callback_config(config),
+        op = engine.call(lib.perdure_vm_wait_for_callback, self._ctx, arg(name), self._callback_config(config),
                          step_cfg)
         op_id = engine.op_id(op)
         while (nxt := engine.drive(op)) == NEXT_EXECUTE:
@@ -323,7 +348,7 @@ class DurableContext:
         initial_buf = ffi.new("unsigned char[]", initial)
         cfg.initial_state = initial_buf
         cfg.initial_state_len = len(initial)
-        op = engine.call(lib.perdure_vm_wait_for_condition, self._ctx, cstr(name), cfg)
+        op = engine.call(lib.perdure_vm_wait_for_condition, self._ctx, arg(name), cfg)
         op_id = engine.op_id(op)
         while (nxt := engine.drive(op)) == NEXT_EXECUTE:
             attempt = engine.attempt(op)
@@ -355,8 +380,8 @@ class DurableContext:
         # the operation (and its id) exists.
         # Both directions default to plain JSON: the target is any function.
         data = serialize(config.serdes_payload or DEFAULT_JSON_SERDES, payload, "", engine.arn).encode("utf-8")
-        op = engine.call(lib.perdure_vm_invoke, self._ctx, cstr(name), cstr(function_name),
-                         cstr(config.tenant_id), data, len(data))
+        op = engine.call(lib.perdure_vm_invoke, self._ctx, arg(name), arg(function_name),
+                         arg(config.tenant_id), data, len(data))
         return self._answer(op, engine.drive(op), config.serdes_result or DEFAULT_JSON_SERDES, engine.op_id(op))
 
     def run_in_child_context(self, func: Callable[[DurableContext], T], name: str | None = None,
@@ -366,7 +391,7 @@ class DurableContext:
         name = self._resolve_step_name(name, func)
         config = config or ChildConfig()
         sub_type = getattr(config.sub_type, "value", config.sub_type)
-        op = engine.call(lib.perdure_vm_child, self._ctx, cstr(name), cstr(sub_type), int(bool(config.is_virtual)))
+        op = engine.call(lib.perdure_vm_child, self._ctx, arg(name), arg(sub_type), int(bool(config.is_virtual)))
         op_id = engine.op_id(op)
         nxt = engine.drive(op)
         if nxt != NEXT_EXECUTE:
@@ -439,7 +464,7 @@ class DurableContext:
             keep = [cstr(str(n)) for n in item_names]
             names_array = ffi.new("const char *[]", keep)
             cfg.item_names = names_array
-        op = engine.call(lib.perdure_vm_batch, self._ctx, cstr(name), kind, count, cfg)
+        op = engine.call(lib.perdure_vm_batch, self._ctx, arg(name), kind, count, cfg)
         op_id = engine.op_id(op)
         nxt = engine.drive(op)
         if nxt != NEXT_EXECUTE:
@@ -540,7 +565,7 @@ class _BatchRun:
                     elif action == lib.PERDURE_BATCH_WAIT:
                         # Woken when an item reports or a checkpoint is
                         # acknowledged; the timeout only bounds a missed wake-up.
-                        engine.changed.wait(timeout=1.0)
+                        engine.wait_changed(timeout=1.0)
                     elif action == lib.PERDURE_BATCH_DONE:
                         return
                     else:
@@ -572,4 +597,4 @@ class _BatchRun:
             with engine.lock:
                 if not self.done and self.fatal is None:
                     self.fatal = e
-                engine.changed.notify_all()
+                engine.notify_changed()

@@ -22,6 +22,7 @@ import json
 import logging
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -59,6 +60,9 @@ class TypeTag(StrEnum):
     BATCH_RESULT = "br"
 
 
+_TAGS = {tag.value: tag for tag in TypeTag}   # TypeTag(x) without the cost of an enum call
+
+
 @dataclass(frozen=True)
 class EncodedValue:
     """A value with its tag; `value` may hold further EncodedValues."""
@@ -75,6 +79,14 @@ class Codec(Protocol):
     def decode(self, tag: TypeTag, value: Any) -> Any: ...
 
 
+def _none(_value: Any) -> None:
+    return None
+
+
+# What PrimitiveCodec.decode applies to each tag's value.
+_LEAVES: dict[str, Callable[[Any], Any]] = {"n": _none, "s": str, "b": bool, "i": int, "f": float}
+
+
 class PrimitiveCodec:
     """None, str, bool, int, float."""
 
@@ -88,9 +100,7 @@ class PrimitiveCodec:
         raise SerDesError(f"Unsupported primitive type: {type(obj)!r}")
 
     def decode(self, tag: TypeTag, value: Any) -> Any:  # noqa: PLR6301
-        if tag == TypeTag.NONE:
-            return None
-        convert = {TypeTag.STR: str, TypeTag.BOOL: bool, TypeTag.INT: int, TypeTag.FLOAT: float}.get(tag)
+        convert = _LEAVES.get(tag)
         if convert is None:
             raise SerDesError(f"Unknown primitive tag: {tag}")
         return convert(value)
@@ -184,16 +194,29 @@ class ContainerCodec(Codec):
     def decode(self, tag: TypeTag, value: Any) -> Any:
         if tag == TypeTag.BATCH_RESULT:
             return BatchResult.from_dict(self.decode(TypeTag.DICT, value))
-        if tag in (TypeTag.LIST, TypeTag.TUPLE):
-            if not isinstance(value, list):
-                raise SerDesError(f"Expected list, got {type(value)}")
-            items = [self._unwrap(v, self.dispatcher) for v in value]
-            return items if tag == TypeTag.LIST else tuple(items)
         if tag == TypeTag.DICT:
             if not isinstance(value, dict):
                 raise SerDesError(f"Expected dict, got {type(value)}")
-            return {k: self._unwrap(v, self.dispatcher) for k, v in value.items()}
+            return self._unwrap_into({}, value.items())
+        if tag in (TypeTag.LIST, TypeTag.TUPLE):
+            if not isinstance(value, list):
+                raise SerDesError(f"Expected list, got {type(value)}")
+            items = self._unwrap_into([None] * len(value), enumerate(value))
+            return items if tag == TypeTag.LIST else tuple(items)
         raise SerDesError(f"Unknown container tag: {tag}")
+
+    def _unwrap_into(self, out, elements):
+        """out[key] = _unwrap(element) for each (key, element). Primitive
+        envelopes, most of a document, are converted inline (what they mean is
+        fixed by the format); anything else (not an envelope, another tag, a
+        failing conversion) goes through _unwrap."""
+        unwrap, dispatcher = self._unwrap, self.dispatcher
+        for key, v in elements:
+            try:
+                out[key] = _LEAVES[v[TYPE_TOKEN]](v[VALUE_TOKEN])
+            except (KeyError, TypeError):
+                out[key] = unwrap(v, dispatcher)
+        return out
 
     @staticmethod
     def _wrap(obj: Any, dispatcher) -> EncodedValue:
@@ -309,6 +332,38 @@ class JsonSerDes(SerDes[T]):
         return json.loads(data)
 
 
+def _tagged(tag: str) -> Callable[[Any], dict]:
+    return lambda value: {TYPE_TOKEN: tag, VALUE_TOKEN: value}
+
+
+def _dict_to_json(obj: dict) -> dict:
+    for key in obj:
+        if isinstance(key, tuple):
+            raise SerDesError("Tuple keys not supported")
+    return {TYPE_TOKEN: "m", VALUE_TOKEN: {k: _to_json(v) for k, v in obj.items()}}
+
+
+# The envelopes of the built-in JSON-like types, by exact type; anything else
+# (subclasses included) goes through TYPE_CODEC. Same output, without an
+# EncodedValue per node.
+_TO_JSON: dict[type, Callable[[Any], Any]] = {
+    str: _tagged("s"),
+    int: _tagged("i"),
+    bool: _tagged("b"),
+    float: _tagged("f"),
+    type(None): _tagged("n"),
+    dict: _dict_to_json,
+    list: lambda obj: {TYPE_TOKEN: "l", VALUE_TOKEN: [_to_json(v) for v in obj]},
+    tuple: lambda obj: {TYPE_TOKEN: "t", VALUE_TOKEN: [_to_json(v) for v in obj]},
+}
+
+
+def _to_json(obj: Any) -> Any:
+    """What _plain(TYPE_CODEC.encode(obj)) returns."""
+    encode = _TO_JSON.get(type(obj))
+    return encode(obj) if encode is not None else _plain(TYPE_CODEC.encode(obj))
+
+
 def _plain(obj: Any) -> Any:
     """EncodedValues to JSON-ready dicts, recursively."""
     if isinstance(obj, EncodedValue):
@@ -329,6 +384,8 @@ class ExtendedTypeSerDes(SerDes[T]):
     def serialize(self, value: Any, context: SerDesContext | None = None) -> str:  # noqa: ARG002
         if SerDes.is_primitive(value):
             return json.dumps(value, separators=_COMPACT)
+        if self._codec is TYPE_CODEC:
+            return json.dumps(_to_json(value), separators=_COMPACT)
         return json.dumps(self._to_json_serializable(self._codec.encode(value)), separators=_COMPACT)
 
     def deserialize(self, data: str, context: SerDesContext | None = None) -> Any:  # noqa: ARG002
@@ -337,10 +394,9 @@ class ExtendedTypeSerDes(SerDes[T]):
             return obj
         if not (isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj):
             raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
-        try:
-            tag = TypeTag(obj[TYPE_TOKEN])
-        except ValueError:
-            raise SerDesError(f'Unknown type tag: "{obj[TYPE_TOKEN]}"') from None
+        tag = _TAGS.get(obj[TYPE_TOKEN]) if type(obj[TYPE_TOKEN]) is str else None
+        if tag is None:
+            raise SerDesError(f'Unknown type tag: "{obj[TYPE_TOKEN]}"')
         return self._codec.decode(tag, obj[VALUE_TOKEN])
 
     def _to_json_serializable(self, obj: Any) -> Any:  # noqa: PLR6301
@@ -354,20 +410,31 @@ EXTENDED_TYPES_SERDES: SerDes[Any] = ExtendedTypeSerDes()
 def serialize(serdes: SerDes[T] | None, value: T, operation_id: str, durable_execution_arn: str) -> str:
     """`serdes` (default EXTENDED_TYPES_SERDES) applied to value; any failure
     becomes ExecutionError (the execution fails, no retry)."""
-    active = serdes or EXTENDED_TYPES_SERDES
     try:
-        return active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
+        if not serdes:   # the default reads no SerDesContext
+            return EXTENDED_TYPES_SERDES.serialize(value)
+        return serdes.serialize(value, SerDesContext(operation_id, durable_execution_arn))
     except Exception as e:
         logger.exception("⚠️ Serialization failed for id: %s", operation_id)
         raise ExecutionError(f"Serialization failed for id: {operation_id}, error: {e}.") from e
 
 
-def deserialize(serdes: SerDes[T] | None, data: str, operation_id: str, durable_execution_arn: str) -> T:
+def deserialize(serdes: SerDes[T] | None, data: str, operation_id: str | Callable[[], str],
+                durable_execution_arn: str) -> T:
     """`serdes` (default EXTENDED_TYPES_SERDES) applied to data; any failure
-    becomes ExecutionError."""
-    active = serdes or EXTENDED_TYPES_SERDES
+    becomes ExecutionError.
+
+    operation_id may be a function returning it, called only when the id is
+    used (a custom serdes, a failure): replaying a step then takes no VM call
+    for its id."""
+    if serdes and callable(operation_id):
+        operation_id = operation_id()
     try:
-        return active.deserialize(data, SerDesContext(operation_id, durable_execution_arn))
+        if not serdes:   # the default reads no SerDesContext
+            return EXTENDED_TYPES_SERDES.deserialize(data)
+        return serdes.deserialize(data, SerDesContext(operation_id, durable_execution_arn))
     except Exception as e:
+        if callable(operation_id):
+            operation_id = operation_id()
         logger.exception("⚠️ Deserialization failed for id: %s", operation_id)
         raise ExecutionError(f"Deserialization failed for id: {operation_id}") from e
