@@ -161,7 +161,16 @@ static void mr_nested(mrec *r, unsigned key, mkind kind, const void *p, size_t n
         r->f[r->n++] = (mfield){.key = key, .kind = kind, .p = p, .len = n};
 }
 
-static int mp_append(void *data, const char *buf, size_t len) { return pd_buf_append(data, buf, len); }
+/* The packer writes a few bytes at a time: copy in place while they fit. */
+static int mp_append(void *data, const char *buf, size_t len)
+{
+    pd_buf *b = data;
+    if (!len || b->cap - b->len < len)
+        return pd_buf_append(b, buf, len);
+    memcpy(b->data + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
 
 static int mp_count(void *data, const char *buf, size_t len)
 {

@@ -78,16 +78,9 @@ static pd_operation *record_find(const perdure_vm *vm, const char *id)
     return pos == SIZE_MAX ? NULL : &vm->records.items[pos];
 }
 
-/* Inserts or replaces the record for src->id (src is moved: left cleared). */
-static int record_put(perdure_vm *vm, pd_operation *src)
+/* Appends the record of a new Id (src is moved: left cleared). */
+static int record_add(perdure_vm *vm, pd_operation *src)
 {
-    pd_operation *existing = record_find(vm, src->id);
-    if (existing) {
-        pd_operation_clear(existing);
-        *existing = *src;
-        pd_operation_init(src);
-        return 0;
-    }
     pd_operation *slot = pd_op_list_push(&vm->records);
     if (!slot)
         return -1;
@@ -97,6 +90,18 @@ static int record_put(perdure_vm *vm, pd_operation *src)
         vm->records.len--;
         return -1;
     }
+    pd_operation_init(src);
+    return 0;
+}
+
+/* Inserts or replaces the record for src->id (src is moved: left cleared). */
+static int record_put(perdure_vm *vm, pd_operation *src)
+{
+    pd_operation *existing = record_find(vm, src->id);
+    if (!existing)
+        return record_add(vm, src);
+    pd_operation_clear(existing);
+    *existing = *src;
     pd_operation_init(src);
     return 0;
 }
@@ -503,8 +508,13 @@ perdure_status perdure_vm_take_batch(perdure_vm *vm, perdure_buf *out)
     /* Nothing queued: out stays empty and no response is expected. */
     if (!n)
         return PERDURE_OK;
-    char client_token[40];
-    snprintf(client_token, sizeof client_token, "pd-%04x-%llu", vm->client_tag, (unsigned long long)++vm->batches);
+    /* "pd-%04x-%llu" of the tag and the batch number, without printf's cost */
+    static const char hex[] = "0123456789abcdef";
+    char client_token[40] = "pd-";
+    for (int i = 0; i < 4; i++)
+        client_token[3 + i] = hex[(vm->client_tag >> (12 - 4 * i)) & 15];
+    client_token[7] = '-';
+    pd_u64_dec(++vm->batches, client_token + 8);
     pd_update *updates = malloc(n * sizeof *updates);
     if (!updates)
         return nomem(vm);
@@ -529,65 +539,66 @@ perdure_status perdure_vm_take_batch(perdure_vm *vm, perdure_buf *out)
 
 /* What the service does to a record when it accepts an update (protocol.md
  * §4.1), applied locally so the VM does not depend on the response echoing
- * our own changes. The response's operations are merged afterwards and win. */
-static int apply_local(perdure_vm *vm, const pd_update *u)
+ * our own changes. The response's operations are merged afterwards and win.
+ * The record is changed in place (on nomem the caller poisons the VM), and
+ * takes the update's name, payload and error: the acknowledged update is
+ * dropped next. */
+static int apply_local(perdure_vm *vm, pd_update *u)
 {
     if (u->type == PERDURE_TYPE_EXECUTION)
         return 0;
-    pd_operation rec;
-    pd_operation *existing = record_find(vm, u->id);
-    if (existing) {
-        if (pd_operation_copy(&rec, existing))
+    pd_operation *rec = record_find(vm, u->id);
+    if (!rec) {
+        pd_operation fresh;
+        pd_operation_init(&fresh);
+        memcpy(fresh.id, u->id, sizeof fresh.id);
+        memcpy(fresh.parent_id, u->parent_id, sizeof fresh.parent_id);
+        memcpy(fresh.sub_type, u->sub_type, sizeof fresh.sub_type);
+        fresh.type = u->type;
+        fresh.start_ms = vm->now_ms;
+        fresh.name = u->name;
+        u->name = (pd_bytes){0};
+        if (record_add(vm, &fresh)) {
+            pd_operation_clear(&fresh);
             return -1;
-    } else {
-        pd_operation_init(&rec);
-        memcpy(rec.id, u->id, sizeof rec.id);
-        memcpy(rec.parent_id, u->parent_id, sizeof rec.parent_id);
-        memcpy(rec.sub_type, u->sub_type, sizeof rec.sub_type);
-        rec.type = u->type;
-        rec.start_ms = vm->now_ms;
-        if (u->name.present && pd_bytes_set(&rec.name, u->name.data, u->name.len))
-            goto oom;
+        }
+        rec = &vm->records.items[vm->records.len - 1];
     }
     bool counts_attempt = u->type == PERDURE_TYPE_STEP && u->action != PERDURE_ACTION_START;
     switch (u->action) {
     case PERDURE_ACTION_START:
-        rec.status = PERDURE_STATUS_STARTED;
+        rec->status = PERDURE_STATUS_STARTED;
         if (u->type == PERDURE_TYPE_WAIT)
-            rec.scheduled_end_ms = vm->now_ms + u->wait_seconds * 1000;
+            rec->scheduled_end_ms = vm->now_ms + u->wait_seconds * 1000;
         break;
     case PERDURE_ACTION_SUCCEED:
-        rec.status = PERDURE_STATUS_SUCCEEDED;
-        rec.replay_children = u->has_context_options && u->replay_children;
+        rec->status = PERDURE_STATUS_SUCCEEDED;
+        rec->replay_children = u->has_context_options && u->replay_children;
         break;
     case PERDURE_ACTION_FAIL:
-        rec.status = PERDURE_STATUS_FAILED;
+        rec->status = PERDURE_STATUS_FAILED;
         break;
     case PERDURE_ACTION_RETRY:
-        rec.status = PERDURE_STATUS_PENDING;
-        rec.next_attempt_ms = vm->now_ms + u->next_attempt_delay_s * 1000;
+        rec->status = PERDURE_STATUS_PENDING;
+        rec->next_attempt_ms = vm->now_ms + u->next_attempt_delay_s * 1000;
         break;
     case PERDURE_ACTION_CANCEL:
-        rec.status = PERDURE_STATUS_CANCELLED;
+        rec->status = PERDURE_STATUS_CANCELLED;
         break;
     }
     if (counts_attempt)
-        rec.attempt++;
+        rec->attempt++;
     if (u->action != PERDURE_ACTION_START && u->type != PERDURE_TYPE_CHAINED_INVOKE) {
-        pd_bytes_clear(&rec.result);
-        if (u->payload.present && pd_bytes_set(&rec.result, u->payload.data, u->payload.len))
-            goto oom;
-        pd_error_free(rec.error);
-        rec.error = NULL;
-        if (u->error && !(rec.error = pd_error_clone(u->error)))
-            goto oom;
+        pd_bytes_clear(&rec->result);
+        rec->result = u->payload;
+        u->payload = (pd_bytes){0};
+        pd_error_free(rec->error);
+        rec->error = u->error;
+        u->error = NULL;
     }
-    if (status_terminal(rec.status))
-        rec.end_ms = vm->now_ms;
-    return record_put(vm, &rec);
-oom:
-    pd_operation_clear(&rec);
-    return -1;
+    if (status_terminal(rec->status))
+        rec->end_ms = vm->now_ms;
+    return 0;
 }
 
 static perdure_status decode_response(perdure_vm *vm, const void *data, size_t len, pd_checkpoint_response *r)
@@ -747,34 +758,31 @@ static bool names_equal(const pd_bytes *recorded, const pd_bytes *declared)
            (recorded->len == declared->len && memcmp(recorded->data, declared->data, recorded->len) == 0);
 }
 
+/* What the Ids of op's children derive from: its Id (py) or its raw path (js). */
+static const char *id_prefix(const perdure_vm *vm, const vm_op *op)
+{
+    return vm->opts.id_scheme == PERDURE_IDS_BLAKE2B ? op->id : op->prefix.data;
+}
+
 /* Derives the op's Id from its context (or, for batch items, from the item
  * index) and checks it against the record. */
 static perdure_status op_identify(perdure_vm *vm, vm_op *op, const vm_op *ctx, uint64_t n)
 {
-    /* js raw paths grow with the nesting depth: no fixed-size buffer. */
-    pd_buf buf;
-    pd_buf_init(&buf);
-    char num[21];
-    size_t num_len = pd_u64_dec(n, num);
-    if ((ctx->kind != K_ROOT && (pd_buf_append(&buf, ctx->prefix.data, ctx->prefix.len) ||
-                                 pd_buf_append(&buf, "-", 1))) ||
-        pd_buf_append(&buf, num, num_len + 1)) {
-        pd_buf_free(&buf);
-        return nomem(vm);
+    const char *prefix = ctx->kind == K_ROOT ? "" : id_prefix(vm, ctx);
+    const char *dash = *prefix ? "-" : "";
+    perdure_status st = pd_id_for_with(&vm->hasher, vm->opts.id_scheme, prefix, n, op->id);
+    if (st)
+        return pd_fail(&vm->err, st, "cannot derive an operation id from \"%.180s%s%llu\"", prefix, dash,
+                       (unsigned long long)n);
+    if (vm->opts.id_scheme != PERDURE_IDS_BLAKE2B) {   /* js raw paths grow with the nesting depth */
+        pd_buf raw;
+        pd_buf_init(&raw);
+        int failed = pd_buf_printf(&raw, "%s%s%llu", prefix, dash, (unsigned long long)n) ||
+                     pd_bytes_set(&op->prefix, raw.data, raw.len);
+        pd_buf_free(&raw);
+        if (failed)
+            return nomem(vm);
     }
-    const char *raw = (const char *)buf.data;
-    perdure_status st = pd_id_hash_with(&vm->hasher, vm->opts.id_scheme, raw, buf.len - 1, op->id);
-    if (st) {
-        pd_fail(&vm->err, st, "cannot derive an operation id from \"%.200s\"", raw);
-        pd_buf_free(&buf);
-        return st;
-    }
-    /* Children hash from the parent's Id (py) or extend its raw path (js). */
-    const char *prefix = vm->opts.id_scheme == PERDURE_IDS_BLAKE2B ? op->id : raw;
-    int failed = pd_bytes_set_str(&op->prefix, prefix);
-    pd_buf_free(&buf);
-    if (failed)
-        return nomem(vm);
     op->position = n;
     if (op->is_virtual)
         return PERDURE_OK;
@@ -809,7 +817,7 @@ static perdure_status declare_in(perdure_vm *vm, uint32_t ctx_index, const char 
     op->type = type;
     op->ctx = ctx_index;
     op->is_virtual = is_virtual;
-    snprintf(op->sub_type, sizeof op->sub_type, "%s", sub_type);
+    memcpy(op->sub_type, sub_type, strlen(sub_type) + 1);   /* checked: at most 32 characters */
     if (pd_bytes_set_str(&op->name, name))
         return nomem(vm);
     if ((st = op_identify(vm, op, ctx, ++ctx->counter)))
@@ -846,7 +854,8 @@ static void update_for(const perdure_vm *vm, const vm_op *op, perdure_action act
 {
     pd_update_init(u);
     memcpy(u->id, op->id, sizeof u->id);
-    snprintf(u->parent_id, sizeof u->parent_id, "%s", parent_id_of(vm, &vm->ops[op->ctx]));
+    const char *parent = parent_id_of(vm, &vm->ops[op->ctx]);
+    memcpy(u->parent_id, parent, strlen(parent) + 1);   /* an Id: at most 64 characters */
     u->type = op->type;
     memcpy(u->sub_type, op->sub_type, sizeof u->sub_type);
     u->action = action;
@@ -1597,7 +1606,7 @@ static perdure_status next_wait_for_callback(perdure_vm *vm, vm_op *op, perdure_
 static perdure_error_kind wfc_error_kind(const perdure_vm *vm, const vm_op *op)
 {
     char id[PD_MAX_ID + 1];   /* the callback is child #1 */
-    const pd_operation *cb = pd_id_for(vm->opts.id_scheme, op->prefix.data, 1, id) ? NULL : record_find(vm, id);
+    const pd_operation *cb = pd_id_for(vm->opts.id_scheme, id_prefix(vm, op), 1, id) ? NULL : record_find(vm, id);
     switch (record_status(cb)) {
     case PERDURE_STATUS_TIMED_OUT:
         return PERDURE_ERRK_CALLBACK_TIMEOUT;

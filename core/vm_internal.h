@@ -50,7 +50,7 @@ typedef struct vm_op {
     char sub_type[PD_MAX_SUBTYPE + 1];
     char id[PD_MAX_ID + 1];
     pd_bytes name;
-    pd_bytes prefix;          /* contexts: what child ids are derived from */
+    pd_bytes prefix;          /* js ids: the raw path child ids extend (py ones hash from id) */
     uint32_t ctx;             /* index of the enclosing context */
     uint64_t counter;         /* contexts: operations declared so far */
     uint64_t position;        /* this op's number in its context */
