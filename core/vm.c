@@ -106,11 +106,40 @@ static int record_put(perdure_vm *vm, pd_operation *src)
     return 0;
 }
 
+/* Moves ops into the record table, a later record replacing an earlier one
+ * with the same Id. The invocation's records arrive in an empty table: that
+ * list is adopted and indexed in place (a copy would double the peak memory
+ * of a long history). */
 static int records_merge(perdure_vm *vm, pd_op_list *ops)
 {
-    for (size_t i = 0; i < ops->len; i++)
-        if (record_put(vm, &ops->items[i]))
+    if (vm->records.len) {
+        for (size_t i = 0; i < ops->len; i++)
+            if (record_put(vm, &ops->items[i]))
+                return -1;
+        return 0;
+    }
+    pd_op_list empty = vm->records;
+    vm->records = *ops;
+    *ops = empty;
+    size_t n = vm->records.len;
+    vm->records.len = 0;   /* grows as records are indexed; duplicates close up */
+    for (size_t i = 0; i < n; i++) {
+        pd_operation *src = &vm->records.items[i];
+        pd_operation *existing = record_find(vm, src->id);
+        if (existing) {
+            pd_operation_clear(existing);
+            *existing = *src;
+            continue;
+        }
+        size_t pos = vm->records.len;
+        vm->records.items[pos] = *src;
+        if (pd_id_index_add(&vm->index, records_array(vm), pos + 1, pos)) {
+            for (size_t j = i; j < n; j++)   /* not in the table yet (slot pos only aliases i) */
+                pd_operation_clear(&vm->records.items[j]);
             return -1;
+        }
+        vm->records.len++;
+    }
     return 0;
 }
 

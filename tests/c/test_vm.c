@@ -2918,6 +2918,24 @@ Test(replaying, lasts_until_every_completed_record_is_visited)
     h_free(&h);
 }
 
+Test(replaying, a_later_record_with_the_same_id_replaces_the_earlier)
+{
+    harness h;
+    h_init(&h);
+    h_start(&h, json_pack("[o,o,o]", step_rec(ID1, "a", "STARTED", 1), step_rec(ID2, "b", "SUCCEEDED", 1),
+                          step_rec(ID1, "a", "SUCCEEDED", 1)));
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1);
+    perdure_step_config sc = {.size = sizeof sc};
+    perdure_op a = 0, b = 0;
+    cr_assert_eq(perdure_vm_step(h.vm, PERDURE_ROOT, "a", &sc, &a), PERDURE_OK, "%s", err(&h));
+    cr_expect_eq(next_of(&h, a), PERDURE_NEXT_RESULT, "the SUCCEEDED record won");
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 1, "b is still to be replayed");
+    cr_assert_eq(perdure_vm_step(h.vm, PERDURE_ROOT, "b", &sc, &b), PERDURE_OK, "%s", err(&h));
+    cr_expect_eq(next_of(&h, b), PERDURE_NEXT_RESULT);
+    cr_expect_eq(perdure_vm_is_replaying(h.vm), 0, "two records, both visited");
+    h_free(&h);
+}
+
 Test(replaying, a_step_to_run_again_ends_replay)
 {
     harness h;
