@@ -206,3 +206,19 @@ perdure_status pd_codec_check_output(const pd_output *o, pd_path *path, pd_err *
         return st;
     return pd_codec_check_error(o->error, path, err);
 }
+
+/* Every text byte escaped as JSON's \u00XX (6 bytes; msgpack needs 1), plus
+ * an allowance for the keys, numbers and punctuation of every field of either
+ * wire (under 1 KiB in JSON, where the keys are long), and per stack line. */
+size_t pd_update_size_bound(const pd_update *u)
+{
+    size_t text = strlen(u->id) + strlen(u->parent_id) + strlen(u->sub_type) + u->name.len + u->payload.len +
+                  u->function_name.len + u->tenant_id.len, lines = 0;
+    if (u->error) {
+        text += u->error->type.len + u->error->message.len + u->error->data.len;
+        lines = u->error->stack_len;
+        for (size_t i = 0; i < lines; i++)
+            text += strlen(u->error->stack[i]);
+    }
+    return 2048 + 16 * lines + 6 * text;
+}

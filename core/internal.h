@@ -220,6 +220,9 @@ perdure_status pd_mp_encode_output(const pd_output *o, size_t compress_threshold
 perdure_status pd_mp_decode_output(const void *data, size_t len, pd_output *out, pd_err *err);
 /* The encoded size of one update without compression (batch limits). */
 size_t pd_mp_update_size(const pd_update *u);
+/* At least pd_mp_update_size and pd_json_update_size, without encoding: a
+ * batch whose bounds fit the byte limit needs no exact sizes (codec_common.c). */
+size_t pd_update_size_bound(const pd_update *u);
 void pd_updates_free(pd_update *updates, size_t n);    /* frees an array from a decoder */
 
 /* ---- zstd (compress.c) ---- */

@@ -526,13 +526,19 @@ perdure_status perdure_vm_take_batch(perdure_vm *vm, perdure_buf *out)
         return misuse(vm, "%s: the execution has ended; nothing more can be checkpointed", "perdure_vm_take_batch");
     if (!vm->started)
         return misuse(vm, "%s: no invocation loaded (perdure_vm_start)", "perdure_vm_take_batch");
+    size_t most = vm->queue_len < vm->opts.max_batch_updates ? vm->queue_len : vm->opts.max_batch_updates;
     size_t n = 0, bytes = 0;
-    while (n < vm->queue_len && n < vm->opts.max_batch_updates) {
+    /* Usually the whole batch is far below the byte limit: bounds show it
+     * without encoding every update a second time to size it. */
+    for (size_t i = 0; i < most && bytes <= vm->opts.max_batch_bytes; i++)
+        bytes += pd_update_size_bound(&vm->queue[i].u);
+    if (bytes <= vm->opts.max_batch_bytes)
+        n = most;
+    for (bytes = 0; n < most; n++) {
         size_t size = update_size(vm, &vm->queue[n].u);
         if (n && bytes + size > vm->opts.max_batch_bytes)
             break;
         bytes += size;
-        n++;
     }
     /* Nothing queued: out stays empty and no response is expected. */
     if (!n)

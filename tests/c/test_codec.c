@@ -477,6 +477,37 @@ Test(json, update_size_is_exact)
     cr_assert_eq(pd_json_update_size(&bad), 0, "an update without Id has no encoding");
 }
 
+/* The batcher skips exact sizes when the bounds fit: a bound is never below
+ * either wire's size, also for text JSON must escape and the longest fields. */
+Test(json, update_size_bound_is_an_upper_bound)
+{
+    pd_update u[MAX_UPDATES + 1];
+    size_t n = mk_updates(u);
+    pd_update *worst = &u[n++];
+    pd_update_init(worst);
+    worst->type = PERDURE_TYPE_CHAINED_INVOKE;
+    worst->action = PERDURE_ACTION_START;
+    memset(worst->id, 'i', PD_MAX_ID);
+    memset(worst->parent_id, 'p', PD_MAX_ID);
+    memset(worst->sub_type, 's', PD_MAX_SUBTYPE);
+    static const char nasty[] = "\x01\"\\\n\x1f\xc3\xa9/";
+    set(&worst->name, nasty);
+    set(&worst->payload, nasty);
+    set(&worst->function_name, nasty);
+    set(&worst->tenant_id, nasty);
+    worst->error = mk_error(nasty, nasty, nasty, 3);
+    worst->has_context_options = worst->has_callback_options = true;
+    worst->next_attempt_delay_s = worst->wait_seconds = PD_MAX_DURATION;
+    worst->callback_timeout_s = worst->callback_heartbeat_s = INT64_MAX;
+    cr_assert(pd_json_update_size(worst) > 0 && pd_mp_update_size(worst) > 0, "the worst case encodes");
+    for (size_t i = 0; i < n; i++) {
+        size_t bound = pd_update_size_bound(&u[i]);
+        cr_assert_geq(bound, pd_json_update_size(&u[i]), "update %zu", i);
+        cr_assert_geq(bound, pd_mp_update_size(&u[i]), "update %zu", i);
+        pd_update_clear(&u[i]);
+    }
+}
+
 Test(json, output_shapes)
 {
     struct {
