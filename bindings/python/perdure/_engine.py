@@ -56,6 +56,12 @@ class TransportError(InvocationError):
     invocation is abandoned and re-run from its last checkpoint."""
 
 
+class _Bodies(threading.local):
+    """Per thread: the name of the step-like body running in it, if any."""
+
+    running: str | None = None   # a class default: reading it raises nothing
+
+
 class ErrorInfo:
     """A perdure_error_info whose strings stay alive as long as this object."""
 
@@ -116,8 +122,7 @@ class Engine:
         self._ticker: threading.Thread | None = None
         self._stop_ticker = threading.Event()
         self.lock = threading.RLock()
-        # Per thread: the name of the step-like body running in it, if any.
-        self.bodies = threading.local()
+        self.bodies = _Bodies()
         # Notified whenever a map/parallel item reports its outcome.
         self.changed = threading.Condition(self.lock)
         self._waiting = 0   # threads in wait_changed
@@ -247,17 +252,19 @@ class Engine:
     def drive(self, op: int) -> int:
         """perdure_vm_op_next until it says something other than CHECKPOINT."""
         with self.lock:
-            vm = self.vm
-            nxt = self._out_next
-            while True:
-                st = lib.perdure_vm_op_next(vm, op, nxt)
-                if st:
-                    raise self.exception(st)
-                if nxt[0] != NEXT_CHECKPOINT:
-                    # A map/parallel item settles inside op_next: wake the map's thread.
-                    self.notify_changed()
-                    return nxt[0]
-                self.flush()
+            return self._drive(self.vm, op)
+
+    def _drive(self, vm, op: int) -> int:
+        nxt = self._out_next
+        while True:
+            st = lib.perdure_vm_op_next(vm, op, nxt)
+            if st:
+                raise self.exception(st)
+            if nxt[0] != NEXT_CHECKPOINT:
+                # A map/parallel item settles inside op_next: wake the map's thread.
+                self.notify_changed()
+                return nxt[0]
+            self.flush()
 
     def result(self, op: int) -> str | None:
         """The recorded result of op as text (None when there is none)."""
@@ -266,9 +273,8 @@ class Engine:
             st = lib.perdure_vm_op_result(self.vm, op, data, size)
             if st:
                 raise self.exception(st)
-            if data[0] == ffi.NULL:
-                return None
-            return ffi.buffer(data[0], size[0])[:].decode("utf-8")
+            ptr = data[0]
+            return ffi.buffer(ptr, size[0])[:].decode("utf-8") if ptr else None   # NULL: no result
 
     def error(self, op: int) -> DurableOperationError:
         """The recorded error of op as the exception user code catches."""
@@ -329,19 +335,23 @@ class Engine:
             self.check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
 
     def declare(self, fn, *args) -> tuple[int, int]:
-        """call() then drive(): (op, what comes next)."""
+        """call() then drive(), under one lock: (op, what comes next)."""
         with self.lock:
-            op = self.call(fn, *args)
-            return op, self.drive(op)
+            vm = self.vm
+            op = self._call(vm, fn, args)
+            return op, self._drive(vm, op)
 
     def call(self, fn, *args) -> int:
         """Declares an operation: fn(vm, *args, &op) -> the op handle."""
         with self.lock:
-            out = self._out_op
-            st = fn(self.vm, *args, out)
-            if st:
-                raise self.exception(st)
-            return out[0]
+            return self._call(self.vm, fn, args)
+
+    def _call(self, vm, fn, args: tuple) -> int:
+        out = self._out_op
+        st = fn(vm, *args, out)
+        if st:
+            raise self.exception(st)
+        return out[0]
 
     # -- ending ----------------------------------------------------------------
     def finish(self, outcome: int, payload: bytes | None, error: dict | None) -> bytes:

@@ -55,7 +55,7 @@ from perdure.exceptions import (
     error_object,
 )
 from perdure.logger import Logger, LogInfo
-from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, deserialize, serialize
+from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, deserialize, round_trip_plain, serialize
 from perdure.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 from perdure.waits import WaitForConditionConfig
 
@@ -189,7 +189,7 @@ class DurableContext:
     def _enter(self) -> None:
         """Refuses calls from a foreign thread, from inside a step body, or
         after the invocation ended."""
-        body = getattr(self._engine.bodies, "running", None)
+        body = self._engine.bodies.running
         if body is not None:
             raise InvalidStateError(
                 f"durable operations cannot be called inside the body of {body}: a step's body runs once "
@@ -224,7 +224,7 @@ class DurableContext:
         """Runs a step-like body (a step, a condition check, a submitter),
         during which this thread may not call durable operations."""
         bodies = self._engine.bodies
-        outer, bodies.running = getattr(bodies, "running", None), what
+        outer, bodies.running = bodies.running, what
         try:
             return body(*args)
         finally:
@@ -279,10 +279,12 @@ class DurableContext:
                     engine.succeed(op, serialize(config.serdes, value, op_id, engine.arn))
                     succeeded = True
             nxt = engine.drive(op)
-        if succeeded and nxt == NEXT_RESULT:
-            # The body's own value, as the official SDK returns it: no round
-            # trip through the serdes.
-            return value
+        if succeeded and nxt == NEXT_RESULT and config.serdes is None:
+            # The first run returns the round-tripped value, as replay will
+            # (protocol 7.5.5); for plain data it is built without the text.
+            plain, copy = round_trip_plain(value)
+            if plain:
+                return copy
         return self._answer(op, nxt, config.serdes, op_id)
 
     def wait(self, duration: Duration, name: str | None = None) -> None:

@@ -364,6 +364,42 @@ def _to_json(obj: Any) -> Any:
     return encode(obj) if encode is not None else _plain(TYPE_CODEC.encode(obj))
 
 
+class _NotPlain(Exception):  # noqa: N818  (a signal inside _copy_plain, never raised out of this module)
+    pass
+
+
+_IMMUTABLE_LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+def _copy_plain(obj: Any) -> Any:
+    kind = type(obj)
+    if kind in _IMMUTABLE_LEAVES:
+        return obj
+    if kind is dict:
+        out = {}
+        for key, value in obj.items():
+            if type(key) is not str:   # other keys come back as strings
+                raise _NotPlain
+            out[key] = _copy_plain(value)
+        return out
+    if kind is list:
+        return [_copy_plain(v) for v in obj]
+    if kind is tuple:
+        return tuple([_copy_plain(v) for v in obj])
+    raise _NotPlain
+
+
+def round_trip_plain(value: Any) -> tuple[bool, Any]:
+    """(True, EXTENDED_TYPES_SERDES.deserialize(EXTENDED_TYPES_SERDES.serialize(value)))
+    computed without the text, for a value made only of dict with str keys,
+    list, tuple, str, int, float, bool and None (exactly those types: a
+    subclass may come back as its base); (False, None) for any other value."""
+    try:
+        return True, _copy_plain(value)
+    except _NotPlain:
+        return False, None
+
+
 def _plain(obj: Any) -> Any:
     """EncodedValues to JSON-ready dicts, recursively."""
     if isinstance(obj, EncodedValue):
@@ -390,7 +426,7 @@ class ExtendedTypeSerDes(SerDes[T]):
 
     def deserialize(self, data: str, context: SerDesContext | None = None) -> Any:  # noqa: ARG002
         obj = json.loads(data)
-        if SerDes.is_primitive(obj):
+        if not isinstance(obj, dict) and SerDes.is_primitive(obj):   # an envelope is never primitive
             return obj
         if not (isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj):
             raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
