@@ -19,7 +19,7 @@ const {
 const { defaultSerdes, passThroughSerdes, serialize, deserialize } = require('./serdes');
 const { durationToSeconds } = require('./duration');
 const { BatchResultImpl, BatchItemStatus, NestingType, batchResultSerdes } = require('./batch');
-const { JsonLineLogger, contextLogger } = require('./logger');
+const { JsonLineLogger, contextLogger, durableLoggingContext } = require('./logger');
 
 // A step without a retryStrategy: the default preset, rounded as the JS SDK rounds.
 const DEFAULT_STEP_RETRY = Object.freeze({ ...native.retryPreset(C.RETRY_DEFAULT), rounding: C.ROUND_NEAREST });
@@ -539,10 +539,7 @@ class DurableContextImpl {
     if (config.customLogger !== undefined) {
       this._loggerState.logger = config.customLogger;
       if (typeof config.customLogger.configureDurableLoggingContext === 'function') {
-        const arn = this._engine.arn;
-        config.customLogger.configureDurableLoggingContext({
-          getDurableLogData: () => ({ executionArn: arn, durableExecutionArn: arn, requestId: '' }),
-        });
+        config.customLogger.configureDurableLoggingContext(durableLoggingContext(this._loggerState));
       }
     }
     if (config.modeAware !== undefined) this._loggerState.modeAware = !!config.modeAware;
@@ -681,9 +678,15 @@ class BatchRun {
 }
 
 function createRootContext(engine, lambdaContext) {
+  const loggerState = {
+    logger: new JsonLineLogger(),
+    modeAware: true,
+    data: { executionArn: engine.arn, durableExecutionArn: engine.arn },
+  };
+  loggerState.logger.configureDurableLoggingContext(durableLoggingContext(loggerState));
   const shared = {
     lambdaContext,
-    loggerState: { logger: new JsonLineLogger(), modeAware: true },
+    loggerState,
     serdes: { defaultSerdes: undefined, defaultCallbackDeserializer: undefined },
   };
   return new DurableContextImpl(engine, C.ROOT, undefined, shared);

@@ -69,8 +69,8 @@ class WaitForConditionError extends DurableOperationError {
   constructor(message = 'Wait for condition failed', cause, errorData) { super(message, cause, errorData); this.errorType = 'WaitForConditionError'; }
 }
 class BatchCompletionError extends DurableOperationError {
-  constructor(completionReason, message = 'Batch completed with failures', cause, errorData) {
-    super(message, cause, errorData);
+  constructor(completionReason, message, cause, errorData) {
+    super(message || `Batch completed as failed by shouldComplete (${completionReason})`, cause, errorData);
     this.completionReason = completionReason;
     this.errorType = 'BatchCompletionError';
   }
@@ -130,9 +130,10 @@ class TransportError extends UnrecoverableInvocationError {}
 /** A libperdure failure that is none of the above (the message names the status). */
 class ExecutionError extends UnrecoverableExecutionError {}
 
-function isUnrecoverableError(e) { return !!(e && e.isUnrecoverable); }
-function isUnrecoverableExecutionError(e) { return !!(e && e.isUnrecoverableExecution); }
-function isUnrecoverableInvocationError(e) { return !!(e && e.isUnrecoverableInvocation); }
+// As the official SDK's type guards: an Error whose flag is exactly true.
+function isUnrecoverableError(e) { return e instanceof Error && e.isUnrecoverable === true; }
+function isUnrecoverableExecutionError(e) { return e instanceof Error && e.isUnrecoverableExecution === true; }
+function isUnrecoverableInvocationError(e) { return e instanceof Error && e.isUnrecoverableInvocation === true; }
 
 /** The ErrorObject recorded for an error thrown by user code (as the official SDK writes it). */
 function errorObject(error) {

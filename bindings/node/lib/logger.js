@@ -6,8 +6,9 @@
  *    "operationId"?, "operationName"?, "attempt"?, "parentId"?, ...}
  * It is silent while the context replays (modeAware, the default), so that a
  * message is written once per execution. configureLogger({customLogger,
- * modeAware}) swaps the underlying logger (it receives the same parameters,
- * and configureDurableLoggingContext if it has one).
+ * modeAware}) swaps the underlying logger: as in the official SDK, it receives
+ * the caller's parameters unchanged, and the execution and operation fields
+ * through configureDurableLoggingContext if it has one.
  */
 const util = require('node:util');
 
@@ -42,10 +43,6 @@ function record(level, data, params) {
 
 /** The default DurableLogger: JSON lines on process.stderr. */
 class JsonLineLogger {
-  constructor(getData) {
-    this._getData = getData;
-  }
-
   configureDurableLoggingContext(ctx) { this._getData = ctx.getDurableLogData; }
 
   log(level, ...params) {
@@ -67,30 +64,40 @@ class JsonLineLogger {
 }
 
 /**
- * A context's logger: adds the execution and operation fields and drops
- * records while replaying. `state` is shared by a context and its operation
- * loggers: {logger (DurableLogger), modeAware}.
+ * The DurableLoggingContext handed to a logger: getDurableLogData() gives the
+ * fields of the record being written (the execution's outside any record).
+ * `state` is shared by a context and its operation loggers:
+ * {logger (DurableLogger), modeAware, data}.
+ */
+function durableLoggingContext(state) {
+  return { getDurableLogData: () => ({ ...state.data }) };
+}
+
+/**
+ * A context's logger: the execution and operation fields (`data`) are what
+ * getDurableLogData reports while a record is written; records are dropped
+ * while replaying.
  */
 function contextLogger(state, data, isReplaying) {
-  const emit = (level, method, params) => {
+  const emit = (write) => {
     if (state.modeAware && isReplaying()) return;
-    const target = state.logger;
-    if (target instanceof JsonLineLogger) {
-      target._getData = () => data;
-      target.log(level, ...params);
-    } else if (typeof target[method] === 'function') {
-      target[method](...params, data);
-    } else if (typeof target.log === 'function') {
-      target.log(level, ...params, data);
+    const outer = state.data;
+    state.data = data;
+    try {
+      write(state.logger);
+    } finally {
+      state.data = outer;
     }
   };
+  const at = (method) => (...params) => emit((target) => target[method](...params));
   return {
-    log: (level, ...params) => emit(String(level).toUpperCase(), String(level).toLowerCase(), params),
-    error: (...params) => emit('ERROR', 'error', params),
-    warn: (...params) => emit('WARN', 'warn', params),
-    info: (...params) => emit('INFO', 'info', params),
-    debug: (...params) => emit('DEBUG', 'debug', params),
+    log: (level, ...params) => emit((target) => (typeof target.log === 'function'
+      ? target.log(level, ...params) : target[String(level).toLowerCase()](...params))),
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
   };
 }
 
-module.exports = { JsonLineLogger, contextLogger };
+module.exports = { JsonLineLogger, contextLogger, durableLoggingContext };
