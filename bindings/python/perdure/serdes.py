@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import json.scanner
 import logging
 import uuid
 from abc import ABC, abstractmethod
@@ -411,6 +412,24 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+_scan = json.scanner.make_scanner(json.JSONDecoder())
+
+
+def _loads(data: str) -> Any:
+    """json.loads(data), without its Python layers when data is one JSON
+    value and nothing else (what a serializer wrote); anything else, errors
+    included, is json.loads' own."""
+    if type(data) is str:
+        try:
+            obj, end = _scan(data, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(data):
+                return obj
+    return json.loads(data)
+
+
 class ExtendedTypeSerDes(SerDes[T]):
     """The default serializer: compact JSON for primitives, tagged envelopes otherwise."""
 
@@ -425,7 +444,7 @@ class ExtendedTypeSerDes(SerDes[T]):
         return json.dumps(self._to_json_serializable(self._codec.encode(value)), separators=_COMPACT)
 
     def deserialize(self, data: str, context: SerDesContext | None = None) -> Any:  # noqa: ARG002
-        obj = json.loads(data)
+        obj = _loads(data)
         if not isinstance(obj, dict) and SerDes.is_primitive(obj):   # an envelope is never primitive
             return obj
         if not (isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj):
