@@ -56,6 +56,17 @@ def cleanup(d):
         os.rmdir(d)
 
 
+def timed_run(handler, store):
+    """Runs one execution to its end on a fresh store; (result, seconds)."""
+    d, path = store_path(store)
+    try:
+        t = time.perf_counter()
+        result = run(handler, {"order": 42}, store=path)
+        return result, time.perf_counter() - t
+    finally:
+        cleanup(d)
+
+
 def bench_sequential(o):
     n = o.steps
 
@@ -65,13 +76,7 @@ def bench_sequential(o):
             context.step(lambda _, i=i: payload(i), name="s")
         return True
 
-    d, path = store_path(o.store)
-    try:
-        t = time.perf_counter()
-        ok = run(handler, {"order": 42}, store=path)
-        dt = time.perf_counter() - t
-    finally:
-        cleanup(d)
+    ok, dt = timed_run(handler, o.store)
     assert ok is True
     return {"workload": "sequential", "sdk": "python", "store": o.store, "steps": n, "seconds": dt,
             "steps_per_s": n / dt}
@@ -86,13 +91,7 @@ def bench_map(o):
                              name="m", config=MapConfig(max_concurrency=o.concurrency))
         return len(result.get_results())
 
-    d, path = store_path(o.store)
-    try:
-        t = time.perf_counter()
-        done = run(handler, {"order": 42}, store=path)
-        dt = time.perf_counter() - t
-    finally:
-        cleanup(d)
+    done, dt = timed_run(handler, o.store)
     assert done == o.items, done
     return {"workload": "map", "sdk": "python", "store": o.store, "items": o.items,
             "max_concurrency": o.concurrency, "seconds": dt, "items_per_s": o.items / dt}
