@@ -585,42 +585,6 @@ perdure_status pd_json_decode_error(const void *data, size_t len, pd_error **out
  * so that freeing the root frees everything on any failure.
  * ====================================================================== */
 
-/* RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF (what
- * jansson itself accepts, checked here to tell bad text from nomem). */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = s[i];
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if (b >= 0xC2 && b <= 0xDF) {
-            n = 1, cp = b & 0x1F, min = 0x80;
-        } else if ((b & 0xF0) == 0xE0) {
-            n = 2, cp = b & 0x0F, min = 0x800;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            n = 3, cp = b & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 /* Attaches v (NULL after a failed allocation) as obj[key]. */
 static perdure_status jput(jctx *c, json_t *obj, const char *key, json_t *v)
 {
@@ -629,7 +593,7 @@ static perdure_status jput(jctx *c, json_t *obj, const char *key, json_t *v)
 
 static perdure_status jput_text(jctx *c, json_t *obj, const char *key, const char *s, size_t len)
 {
-    if (!utf8_valid((const unsigned char *)s, len))
+    if (!pd_utf8_valid(s, len))
         return jfail(c, key, PERDURE_E_INVALID, "not valid UTF-8");
     return jput(c, obj, key, json_stringn_nocheck(s, len));
 }
@@ -671,7 +635,7 @@ static perdure_status jerror_build(jctx *c, json_t *o, const pd_error *e)
     TRY(jput(c, o, "StackTrace", stack));
     for (size_t i = 0; i < e->stack_len; i++) {
         json_t *line;
-        if (!utf8_valid((const unsigned char *)e->stack[i], strlen(e->stack[i])))
+        if (!pd_utf8_valid(e->stack[i], strlen(e->stack[i])))
             return jfail(c, "StackTrace", PERDURE_E_INVALID, "line %zu is not valid UTF-8", i);
         if (!(line = json_string_nocheck(e->stack[i])) || json_array_append_new(stack, line))
             return jnomem(c);

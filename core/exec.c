@@ -18,7 +18,6 @@
 #define CLIENT_TOKEN_WINDOW_MS (15LL * 60 * 1000) /* §4.3, model */
 #define MAX_CALLBACK_RESULT 262144               /* §5: SendDurableExecutionCallbackSuccess body */
 #define STATE_SCHEMA 1
-#define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 
 /* One operation and what the service keeps about it besides the record. */
 typedef struct xop {
@@ -110,15 +109,8 @@ static pd_error *error_make(const char *type, const char *message)
     return pd_error_from_info(&info);
 }
 
-/* jansson refuses text that is not UTF-8: everything we keep goes out as JSON. */
-static bool utf8_text(const void *data, size_t len)
-{
-    if (!data)
-        return len == 0;
-    json_t *s = json_stringn(data, len);
-    json_decref(s);
-    return s != NULL;
-}
+/* Everything we keep goes out as JSON, which must be UTF-8. */
+static bool utf8_text(const void *data, size_t len) { return data ? pd_utf8_valid(data, len) : len == 0; }
 
 /* Checks an ErrorObject that comes from a caller, and measures its JSON. */
 static perdure_status error_json_size(const pd_error *e, size_t *size, pd_err *err)
@@ -404,7 +396,11 @@ static pd_event *event_add(pd_exec *x, pd_event_type type, const pd_operation *o
 
 /* ---- event JSON ---- */
 
-static json_t *json_seconds(int64_t ms) { return json_real((double)ms / 1000.0); }
+static void put_seconds(pd_jw *w, const char *key, int64_t ms)
+{
+    pd_jw_key(w, key);
+    pd_jw_real(w, (double)ms / 1000.0);
+}
 
 static int64_t ms_of(const json_t *v)
 {
@@ -412,101 +408,116 @@ static int64_t ms_of(const json_t *v)
     return (int64_t)(ms < 0 ? ms - 0.5 : ms + 0.5);   /* 1767225600.205 is 1767225600.20499.. as a double */
 }
 
-/* Attaches v (NULL after a failure) as obj[key]; -1 on failure. */
-static int put(json_t *obj, const char *key, json_t *v) { return v && json_object_set_new(obj, key, v) == 0 ? 0 : -1; }
-
-static int put_text(json_t *obj, const char *key, const pd_bytes *b)
+static void put_int(pd_jw *w, const char *key, int64_t v)
 {
-    return b->present ? put(obj, key, json_stringn(b->data, b->len)) : 0;
+    pd_jw_key(w, key);
+    pd_jw_int(w, v);
 }
 
-static int put_fixed(json_t *obj, const char *key, const char *s) { return *s ? put(obj, key, json_string(s)) : 0; }
+static void put_text(pd_jw *w, const char *key, const pd_bytes *b)
+{
+    if (b->present) {
+        pd_jw_key(w, key);
+        pd_jw_string(w, b->data, b->len);
+    }
+}
 
-static int put_error(json_t *obj, const char *key, const pd_error *e)
+static void put_fixed(pd_jw *w, const char *key, const char *s)
+{
+    if (*s) {
+        pd_jw_key(w, key);
+        pd_jw_string(w, s, strlen(s));
+    }
+}
+
+static void put_error(pd_jw *w, const char *key, const pd_error *e)
 {
     pd_buf text;
     pd_buf_init(&text);
-    json_t *v = NULL;
+    pd_jw_key(w, key);
     if (pd_json_encode_error(e, &text, NULL) == PERDURE_OK)
-        v = json_loadb((const char *)text.data, text.len, 0, NULL);
+        pd_jw_raw(w, text.data, text.len);
+    else
+        w->bad_text = true;
     pd_buf_free(&text);
-    return put(obj, key, v);
 }
 
-static int put_details(json_t *d, const pd_event *e, bool include_data)
+static void put_details(pd_jw *w, const pd_event *e, bool include_data)
 {
     unsigned mask = event_types[e->type].members;
     for (size_t i = 0; i < COUNT(members); i++) {
         const struct member *m = &members[i];
-        json_t *sub;
         if (!(mask & m->bit))
             continue;
         switch (m->kind) {
         case MK_TEXT:
-            if (put_text(d, m->key, MEMBER(e, m, pd_bytes)))
-                return -1;
+            put_text(w, m->key, MEMBER(e, m, pd_bytes));
             break;
         case MK_TIME:
         case MK_SECONDS: {
             int64_t v = *MEMBER(e, m, int64_t);
-            if (v && put(d, m->key, m->kind == MK_TIME ? json_seconds(v) : json_integer(v)))
-                return -1;
+            if (v && m->kind == MK_TIME)
+                put_seconds(w, m->key, v);
+            else if (v)
+                put_int(w, m->key, v);
             break;
         }
         case MK_PAYLOAD:
-            if (put(d, m->key, sub = json_object()) || (include_data && put_text(sub, "Payload", &e->payload)))
-                return -1;
+            pd_jw_key(w, m->key);
+            pd_jw_object(w);
+            if (include_data)
+                put_text(w, "Payload", &e->payload);
+            pd_jw_end_object(w);
             break;
         case MK_ERROR:
-            if (e->error && (put(d, m->key, sub = json_object()) || (include_data && put_error(sub, "Payload", e->error))))
-                return -1;
+            if (!e->error)
+                break;
+            pd_jw_key(w, m->key);
+            pd_jw_object(w);
+            if (include_data)
+                put_error(w, "Payload", e->error);
+            pd_jw_end_object(w);
             break;
         case MK_RETRY:
-            if (put(d, m->key, sub = json_object()) || put(sub, "CurrentAttempt", json_integer(e->attempt)) ||
-                (e->retry_delay_s && put(sub, "NextAttemptDelaySeconds", json_integer(e->retry_delay_s))))
-                return -1;
+            pd_jw_key(w, m->key);
+            pd_jw_object(w);
+            put_int(w, "CurrentAttempt", e->attempt);
+            if (e->retry_delay_s)
+                put_int(w, "NextAttemptDelaySeconds", e->retry_delay_s);
+            pd_jw_end_object(w);
             break;
         }
     }
-    return 0;
 }
 
-/* The event as a JSON tree; NULL on nomem. */
-static json_t *event_tree(const pd_event *e, bool include_data)
+static void put_event(pd_jw *w, const pd_event *e, bool include_data)
 {
     char key[64];
-    json_t *o = json_object(), *d;
     snprintf(key, sizeof key, "%sDetails", event_types[e->type].name);
-    if (!o || put(o, "EventType", json_string(event_types[e->type].name)) || put_fixed(o, "SubType", e->sub_type) ||
-        put(o, "EventId", json_integer((json_int_t)e->id)) || put_fixed(o, "Id", e->op_id) ||
-        put_text(o, "Name", &e->name) || put_fixed(o, "ParentId", e->parent_id) ||
-        put(o, "EventTimestamp", json_seconds(e->ts_ms)) || put(o, key, d = json_object()) ||
-        put_details(d, e, include_data)) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-static int dump_append(const char *buffer, size_t size, void *data) { return pd_buf_append(data, buffer, size); }
-
-static perdure_status dump(json_t *tree, pd_buf *out, pd_err *err)
-{
-    size_t start = out->len;
-    int rc = tree ? json_dump_callback(tree, dump_append, out, JSON_FLAGS) : -1;
-    json_decref(tree);
-    if (rc) {
-        out->len = start;
-        return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
-    }
-    return PERDURE_OK;
+    pd_jw_object(w);
+    pd_jw_key(w, "EventType");
+    pd_jw_string(w, event_types[e->type].name, strlen(event_types[e->type].name));
+    put_fixed(w, "SubType", e->sub_type);
+    put_int(w, "EventId", (int64_t)e->id);
+    put_fixed(w, "Id", e->op_id);
+    put_text(w, "Name", &e->name);
+    put_fixed(w, "ParentId", e->parent_id);
+    put_seconds(w, "EventTimestamp", e->ts_ms);
+    pd_jw_key(w, key);
+    pd_jw_object(w);
+    put_details(w, e, include_data);
+    pd_jw_end_object(w);
+    pd_jw_end_object(w);
 }
 
 perdure_status pd_event_encode_json(const pd_event *e, bool include_data, pd_buf *out, pd_err *err)
 {
     if (!e || !out || (unsigned)e->type >= PD_EV_COUNT)
         return pd_fail(err, PERDURE_E_MISUSE, "pd_event_encode_json: NULL or unknown event");
-    return dump(event_tree(e, include_data), out, err);
+    pd_jw w;
+    pd_jw_init(&w, out);
+    put_event(&w, e, include_data);
+    return pd_jw_finish(&w, "history event", err);
 }
 
 /* ---- decoding (a store reading back what pd_event_encode_json wrote) ---- */
@@ -1763,19 +1774,16 @@ const pd_event *pd_exec_event_at(const pd_exec *x, size_t position)
 perdure_status pd_exec_history_json(const pd_exec *x, bool include_data, pd_buf *out, pd_err *err)
 {
     TRY(usable(x, err));
-    json_t *root = json_object(), *events = json_array();
-    if (put(root, "Events", events)) {
-        json_decref(root);
-        return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < x->n_events; i++) {
-        json_t *e = event_tree(&x->events[i], include_data);
-        if (!e || json_array_append_new(events, e)) {
-            json_decref(root);
-            return pd_fail(err, PERDURE_E_NOMEM, "out of memory");
-        }
-    }
-    return dump(root, out, err);
+    pd_jw w;
+    pd_jw_init(&w, out);
+    pd_jw_object(&w);
+    pd_jw_key(&w, "Events");
+    pd_jw_array(&w);
+    for (size_t i = 0; i < x->n_events; i++)
+        put_event(&w, &x->events[i], include_data);
+    pd_jw_end_array(&w);
+    pd_jw_end_object(&w);
+    return pd_jw_finish(&w, "history", err);
 }
 
 /* ======================================================================
@@ -1815,44 +1823,63 @@ void pd_exec_changes_free(pd_exec_changes *c)
 
 /* ---- the state object (schema/history.md, "Stored state") ---- */
 
-static json_t *state_tree(const pd_exec *x)
+static void put_id_list(pd_jw *w, const char *key, const pd_exec *x, const pd_posset *set)
 {
-    json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "Schema", STATE_SCHEMA, "Region",
-                             x->region, "Account", x->account, "FunctionName", x->function_name, "FunctionVersion",
-                             x->version, "Name", x->name, "Reinvoke", x->reinvoke, "FailedInvocations",
-                             (json_int_t)x->failed, "RetryAt", (json_int_t)x->retry_at_ms);
-    json_t *beats, *launch;
-    if (!root || put(root, "Heartbeats", beats = json_object()) || put(root, "Launch", launch = json_array()))
-        goto fail;
-    for (size_t k = 0; k < x->armed.len; k++) {   /* STARTED callbacks are armed */
-        const xop *o = &x->ops[x->armed.at[k]];
-        if (o->op.type == PERDURE_TYPE_CALLBACK && o->beat_ms != o->op.start_ms &&
-            put(beats, o->op.id, json_integer(o->beat_ms)))
-            goto fail;
+    pd_jw_key(w, key);
+    pd_jw_array(w);
+    for (size_t k = 0; k < set->len; k++) {
+        const char *id = x->ops[set->at[k]].op.id;
+        pd_jw_string(w, id, strlen(id));
     }
-    for (size_t k = 0; k < x->launching.len; k++)
-        if (json_array_append_new(launch, json_string(x->ops[x->launching.at[k]].op.id)))
-            goto fail;
-    if (x->running) {
-        json_t *inv = json_pack("{s:s, s:I, s:[]}", "RequestId", x->request_id.data, "Start",
-                                (json_int_t)x->invocation_start_ms, "Unseen");
-        json_t *unseen = json_object_get(inv, "Unseen");
-        if (put(root, "Invocation", inv) || (x->token.present && put(inv, "Token", json_string(x->token.data))))
-            goto fail;
-        for (size_t k = 0; k < x->unseen.len; k++)
-            if (json_array_append_new(unseen, json_string(x->ops[x->unseen.at[k]].op.id)))
-                goto fail;
-    }
-    return root;
-fail:
-    json_decref(root);
-    return NULL;
+    pd_jw_end_array(w);
+}
+
+static void put_str(pd_jw *w, const char *key, const char *s)
+{
+    pd_jw_key(w, key);
+    if (s)
+        pd_jw_string(w, s, strlen(s));
+    else
+        w->bad_text = true;   /* jansson's json_pack refused it too */
 }
 
 perdure_status pd_exec_state_json(const pd_exec *x, pd_buf *out, pd_err *err)
 {
     TRY(usable(x, err));
-    return dump(state_tree(x), out, err);
+    pd_jw w;
+    pd_jw_init(&w, out);
+    pd_jw_object(&w);
+    put_int(&w, "Schema", STATE_SCHEMA);
+    put_str(&w, "Region", x->region);
+    put_str(&w, "Account", x->account);
+    put_str(&w, "FunctionName", x->function_name);
+    put_str(&w, "FunctionVersion", x->version);
+    put_str(&w, "Name", x->name);
+    pd_jw_key(&w, "Reinvoke");
+    pd_jw_bool(&w, x->reinvoke);
+    put_int(&w, "FailedInvocations", x->failed);
+    put_int(&w, "RetryAt", x->retry_at_ms);
+    pd_jw_key(&w, "Heartbeats");
+    pd_jw_object(&w);
+    for (size_t k = 0; k < x->armed.len; k++) {   /* STARTED callbacks are armed */
+        const xop *o = &x->ops[x->armed.at[k]];
+        if (o->op.type == PERDURE_TYPE_CALLBACK && o->beat_ms != o->op.start_ms)
+            put_int(&w, o->op.id, o->beat_ms);
+    }
+    pd_jw_end_object(&w);
+    put_id_list(&w, "Launch", x, &x->launching);
+    if (x->running) {
+        pd_jw_key(&w, "Invocation");
+        pd_jw_object(&w);
+        put_str(&w, "RequestId", x->request_id.data);
+        put_int(&w, "Start", x->invocation_start_ms);
+        put_id_list(&w, "Unseen", x, &x->unseen);
+        if (x->token.present)
+            put_str(&w, "Token", x->token.data);
+        pd_jw_end_object(&w);
+    }
+    pd_jw_end_object(&w);
+    return pd_jw_finish(&w, "execution state", err);
 }
 
 /* ---- loading ---- */

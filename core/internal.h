@@ -72,6 +72,32 @@ int pd_buf_printf(pd_buf *b, const char *fmt, ...) __attribute__((format(printf,
 /* Moves the contents into a public perdure_buf. */
 void pd_buf_release(pd_buf *b, perdure_buf *out);
 
+/* ---- compact JSON writer (json_writer.c) ---- */
+bool pd_utf8_valid(const void *text, size_t len);
+
+/* Commas come by themselves; a bad text, nomem or unbalanced nesting is
+ * reported once, by pd_jw_finish, which then drops what was written. */
+typedef struct pd_jw {
+    pd_buf *out;
+    size_t start;
+    unsigned depth;
+    uint32_t has_members;   /* bit d: the container at depth d is not empty */
+    bool after_key, bad_text, too_deep;
+} pd_jw;
+
+void pd_jw_init(pd_jw *w, pd_buf *out);
+void pd_jw_object(pd_jw *w);
+void pd_jw_end_object(pd_jw *w);
+void pd_jw_array(pd_jw *w);
+void pd_jw_end_array(pd_jw *w);
+void pd_jw_key(pd_jw *w, const char *key);   /* plain ASCII: written as is */
+void pd_jw_string(pd_jw *w, const char *s, size_t len);
+void pd_jw_int(pd_jw *w, int64_t v);
+void pd_jw_real(pd_jw *w, double v);
+void pd_jw_bool(pd_jw *w, bool v);
+void pd_jw_raw(pd_jw *w, const void *json, size_t len);   /* a value already encoded */
+perdure_status pd_jw_finish(pd_jw *w, const char *what, pd_err *err);
+
 /* ---- ErrorObject ---- */
 typedef struct pd_error {
     pd_bytes type, message, data;

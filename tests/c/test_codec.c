@@ -1700,3 +1700,125 @@ Test(golden, output)
     pd_buf_free(&m);
     free(text);
 }
+
+/* ---- the JSON writer prints what jansson's json_dump prints ---------------- */
+
+#include <jansson.h>
+#include <math.h>
+
+static char *jansson_text(json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15) | JSON_ENCODE_ANY);
+    json_decref(v);
+    return s;
+}
+
+static void same_as_jansson(void (*write)(pd_jw *w, const void *arg), const void *arg, json_t *expected)
+{
+    pd_buf b;
+    pd_buf_init(&b);
+    pd_jw w;
+    pd_jw_init(&w, &b);
+    write(&w, arg);
+    pd_err err = {0};
+    cr_assert_eq(pd_jw_finish(&w, "test", &err), PERDURE_OK, "%s", err.msg);
+    char *want = jansson_text(expected);
+    cr_assert_eq(b.len, strlen(want), "got %.*s, want %s", (int)b.len, b.data, want);
+    cr_assert_eq(memcmp(b.data, want, b.len), 0, "got %.*s, want %s", (int)b.len, b.data, want);
+    free(want);
+    pd_buf_free(&b);
+}
+
+typedef struct { const char *s; size_t len; } text_arg;
+static void write_text(pd_jw *w, const void *arg)
+{
+    const text_arg *t = arg;
+    pd_jw_string(w, t->s, t->len);
+}
+
+Test(json_writer, strings_escape_as_jansson_does)
+{
+    char every_byte[0x80];
+    for (int c = 0; c < 0x80; c++)
+        every_byte[c] = (char)c;
+    const text_arg cases[] = {
+        {"", 0}, {"plain", 5}, {"q\"b\\s/", 7}, {every_byte, sizeof every_byte},
+        {"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80", 9},   /* é, U+2028, an emoji: kept as UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        same_as_jansson(write_text, &cases[i], json_stringn(cases[i].s, cases[i].len));
+}
+
+static void write_real(pd_jw *w, const void *arg) { pd_jw_real(w, *(const double *)arg); }
+static void write_int(pd_jw *w, const void *arg) { pd_jw_int(w, *(const int64_t *)arg); }
+
+Test(json_writer, numbers_print_as_jansson_does)
+{
+    const double reals[] = {0, 1, -1, 0.5, 1767225600.205, 1767225600, 1e20, 1.5e-7, -2.5e300, 123456789012345678.0,
+                            0.1 + 0.2, 5e-324, 1e15, 1e16};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        same_as_jansson(write_real, &reals[i], json_real(reals[i]));
+    srand(7);
+    for (int i = 0; i < 2000; i++) {
+        double v = ldexp((double)rand() / RAND_MAX - 0.5, rand() % 200 - 100);
+        same_as_jansson(write_real, &v, json_real(v));
+    }
+    const int64_t ints[] = {0, -1, 42, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        same_as_jansson(write_int, &ints[i], json_integer(ints[i]));
+}
+
+static void write_nested(pd_jw *w, const void *arg)
+{
+    (void)arg;
+    pd_jw_object(w);
+    pd_jw_key(w, "a");
+    pd_jw_array(w);
+    pd_jw_int(w, 1);
+    pd_jw_object(w);
+    pd_jw_end_object(w);
+    pd_jw_array(w);
+    pd_jw_end_array(w);
+    pd_jw_bool(w, true);
+    pd_jw_raw(w, "{\"r\":null}", 10);
+    pd_jw_end_array(w);
+    pd_jw_key(w, "key");
+    pd_jw_bool(w, false);
+    pd_jw_key(w, "e");
+    pd_jw_object(w);
+    pd_jw_end_object(w);
+    pd_jw_end_object(w);
+}
+
+Test(json_writer, commas_and_nesting)
+{
+    same_as_jansson(write_nested, NULL,
+                    json_pack("{s:[i,{},[],b,{s:n}], s:b, s:{}}", "a", 1, 1, "r", "key", 0, "e"));
+}
+
+Test(json_writer, bad_text_and_unbalanced_nesting_are_refused_and_nothing_kept)
+{
+    pd_buf b;
+    pd_buf_init(&b);
+    pd_buf_append(&b, "kept", 4);
+    const char *bad[] = {"\xff", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pd_jw w;
+        pd_jw_init(&w, &b);
+        pd_jw_object(&w);
+        pd_jw_key(&w, "k");
+        pd_jw_string(&w, bad[i], strlen(bad[i]));
+        pd_jw_end_object(&w);
+        pd_err err = {0};
+        cr_assert_eq(pd_jw_finish(&w, "the thing", &err), PERDURE_E_INVALID);
+        cr_assert_str_eq(err.msg, "the thing: a text is not valid UTF-8");
+        cr_assert_eq(b.len, 4);
+    }
+    pd_jw w;
+    pd_jw_init(&w, &b);
+    pd_jw_object(&w);
+    pd_err err = {0};
+    cr_assert_eq(pd_jw_finish(&w, "open", &err), PERDURE_E_INTERNAL);
+    cr_assert_eq(b.len, 4);
+    pd_buf_free(&b);
+}
