@@ -253,9 +253,11 @@ class DurableContext:
         config = config or _DEFAULT_STEP_CONFIG
         cfg = _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
                             config.retry_strategy is not None]
-        op, nxt = engine.declare(lib.perdure_vm_step, self._ctx, arg(name), cfg)
+        op, nxt, data, plain = engine.step(self._ctx, arg(name), cfg)
         if nxt == NEXT_RESULT:   # replayed: the recorded value, without asking for the id
-            return self._answer(op, nxt, config.serdes)
+            if data is None:
+                return None
+            return deserialize(config.serdes, data, functools.partial(engine.op_id, op), engine.arn, plain)
         op_id = engine.op_id(op)
         succeeded = False
         while nxt in (NEXT_EXECUTE, NEXT_INTERRUPTED):
