@@ -5,6 +5,7 @@
  * objects. Uses only the public VM API. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -29,8 +30,8 @@ static bool take(plain_writer *w, const char *lit)
 
 static void emit(plain_writer *w, const unsigned char *from, const unsigned char *to)
 {
-    while (from < to)
-        *w->out++ = *from++;
+    memcpy(w->out, from, (size_t)(to - from));
+    w->out += to - from;
 }
 
 /* Copies a literal (null, true, false) through. */

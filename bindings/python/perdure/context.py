@@ -55,7 +55,16 @@ from perdure.exceptions import (
     error_object,
 )
 from perdure.logger import Logger, LogInfo
-from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, deserialize, round_trip_plain, serialize
+from perdure.serdes import (
+    DEFAULT_JSON_SERDES,
+    NOT_PLAIN,
+    PassThroughSerDes,
+    SerDes,
+    deserialize,
+    read_plain,
+    round_trip_plain,
+    serialize,
+)
 from perdure.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 from perdure.waits import WaitForConditionConfig
 
@@ -253,11 +262,17 @@ class DurableContext:
         config = config or _DEFAULT_STEP_CONFIG
         cfg = _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
                             config.retry_strategy is not None]
-        op, nxt, data, plain = engine.step(self._ctx, arg(name), cfg)
+        serdes = config.serdes
+        op, nxt, text, is_plain = engine.step(self._ctx, arg(name), cfg, serdes is None)
         if nxt == NEXT_RESULT:   # replayed: the recorded value, without asking for the id
-            if data is None:
+            if is_plain:
+                value = read_plain(text)
+                if value is not NOT_PLAIN:
+                    return value
+                text = engine.result(op)
+            if text is None:
                 return None
-            return deserialize(config.serdes, data, functools.partial(engine.op_id, op), engine.arn, plain)
+            return deserialize(serdes, text, functools.partial(engine.op_id, op), engine.arn)
         op_id = engine.op_id(op)
         succeeded = False
         while nxt in (NEXT_EXECUTE, NEXT_INTERRUPTED):

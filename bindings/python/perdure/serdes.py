@@ -430,6 +430,21 @@ def _loads(data: str) -> Any:
     return json.loads(data)
 
 
+NOT_PLAIN = object()
+
+
+def read_plain(plain: str) -> Any:
+    """The value of a recorded result that perdure_vm_step_next rewrote
+    without its envelopes: it parses straight into what the default serdes
+    returns for the envelope. NOT_PLAIN if it does not parse: the recorded
+    text then goes through deserialize()."""
+    try:
+        obj, end = _scan(plain, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return NOT_PLAIN
+    return obj if end == len(plain) else NOT_PLAIN
+
+
 class ExtendedTypeSerDes(SerDes[T]):
     """The default serializer: compact JSON for primitives, tagged envelopes otherwise."""
 
@@ -475,25 +490,13 @@ def serialize(serdes: SerDes[T] | None, value: T, operation_id: str, durable_exe
 
 
 def deserialize(serdes: SerDes[T] | None, data: str, operation_id: str | Callable[[], str],
-                durable_execution_arn: str, plain: str | None = None) -> T:
+                durable_execution_arn: str) -> T:
     """`serdes` (default EXTENDED_TYPES_SERDES) applied to data; any failure
     becomes ExecutionError.
 
     operation_id may be a function returning it, called only when the id is
     used (a custom serdes, a failure): replaying a step then takes no VM call
-    for its id.
-
-    plain is data without its envelopes (perdure_vm_step_next writes it), which
-    parses straight into what the default serdes returns; data is decoded as
-    usual if it does not parse."""
-    if plain is not None and not serdes:
-        try:
-            obj, end = _scan(plain, 0)
-        except (StopIteration, ValueError, RecursionError):
-            pass
-        else:
-            if end == len(plain):
-                return obj
+    for its id."""
     if serdes and callable(operation_id):
         operation_id = operation_id()
     try:
