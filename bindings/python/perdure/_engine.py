@@ -364,7 +364,8 @@ class Engine:
                 self.flush()
                 nxt = self._drive(vm, op)
                 return op, nxt, (self.result(op) if nxt == NEXT_RESULT else None), False
-            self.notify_changed()
+            if self._waiting:   # notify_changed(), without a call when nobody waits
+                self.changed.notify_all()
             if nxt != NEXT_RESULT:
                 return op, nxt, None, False
             size = io.plain_len

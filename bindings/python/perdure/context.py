@@ -88,6 +88,15 @@ def _step_config(at_most_once: bool, caller_decides_retry: bool):
 # [at most once per retry?, user-written retry strategy?]
 _STEP_CONFIGS = {(most, caller): _step_config(most, caller) for most in (False, True) for caller in (False, True)}
 
+
+def _step_cfg(config: StepConfig):
+    """The perdure_step_config of a StepConfig."""
+    return _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
+                         config.retry_strategy is not None]
+
+
+_DEFAULT_STEP_CFG = _step_cfg(_DEFAULT_STEP_CONFIG)
+
 _REASONS = {
     lib.PERDURE_COMPLETION_ALL_COMPLETED: CompletionReason.ALL_COMPLETED,
     lib.PERDURE_COMPLETION_MIN_SUCCESSFUL_REACHED: CompletionReason.MIN_SUCCESSFUL_REACHED,
@@ -259,9 +268,10 @@ class DurableContext:
         self._enter()
         engine = self._engine
         name = self._resolve_step_name(name, func)
-        config = config or _DEFAULT_STEP_CONFIG
-        cfg = _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
-                            config.retry_strategy is not None]
+        if config is None:
+            config, cfg = _DEFAULT_STEP_CONFIG, _DEFAULT_STEP_CFG
+        else:
+            cfg = _step_cfg(config)
         serdes = config.serdes
         op, nxt, text, is_plain = engine.step(self._ctx, arg(name), cfg, serdes is None)
         if nxt == NEXT_RESULT:   # replayed: the recorded value, without asking for the id
