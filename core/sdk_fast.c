@@ -18,15 +18,16 @@ typedef struct plain_writer {
     unsigned char *out;
 } plain_writer;
 
-static bool take(plain_writer *w, const char *lit)
+/* Skips the literal lit (n bytes) if the input continues with it. */
+static bool take_n(plain_writer *w, const char *lit, size_t n)
 {
-    const unsigned char *p = w->p;
-    for (; *lit; lit++, p++)
-        if (p == w->end || *p != (unsigned char)*lit)
-            return false;
-    w->p = p;
+    if ((size_t)(w->end - w->p) < n || memcmp(w->p, lit, n) != 0)
+        return false;
+    w->p += n;
     return true;
 }
+
+#define take(w, lit) take_n((w), (lit), sizeof(lit) - 1)
 
 static void emit(plain_writer *w, const unsigned char *from, const unsigned char *to)
 {
@@ -34,13 +35,15 @@ static void emit(plain_writer *w, const unsigned char *from, const unsigned char
     w->out += to - from;
 }
 
-/* Copies a literal (null, true, false) through. */
-static bool copy_literal(plain_writer *w, const char *lit)
+/* Copies a literal (null, true, false, punctuation) through. */
+#define copy_literal(w, lit) copy_n((w), (lit), sizeof(lit) - 1)
+
+static bool copy_n(plain_writer *w, const char *lit, size_t n)
 {
-    const unsigned char *start = w->p;
-    if (!take(w, lit))
+    if (!take_n(w, lit, n))
         return false;
-    emit(w, start, w->p);
+    memcpy(w->out, lit, n);
+    w->out += n;
     return true;
 }
 
