@@ -488,6 +488,35 @@ perdure_status perdure_vm_op_callback_id(const perdure_vm *vm, perdure_op op, co
 /* The retry delay chosen when a step or check suspended for a retry. */
 perdure_status perdure_vm_op_retry_delay(const perdure_vm *vm, perdure_op op, long long *seconds);
 
+/* ---- the replay fast path for bindings ---------------------------------- */
+/* One call where a binding replaying a step would make three: perdure_vm_step,
+ * perdure_vm_op_next once, and perdure_vm_op_result when that says RESULT.
+ * Optionally, the recorded result is also rewritten without the tagged
+ * envelopes of the Python SDK's default serdes (protocol.md 3.6): when it is
+ * an envelope whose tags are only n, s, i, f, b, m and l, written compactly
+ * with each value of its tag's JSON type, `plain` receives the same value as
+ * plain JSON, which a JSON parser reads into what that serdes would return
+ * (m: object, l: array). Anything else leaves plain_len 0 and the binding
+ * decodes `result` itself. */
+typedef struct perdure_step_next_io {
+    unsigned int size;                 /* sizeof(perdure_step_next_io) */
+    /* In: the caller's buffer for the plain JSON (NULL: no rewriting). */
+    unsigned char *plain;
+    unsigned long long plain_cap;
+    /* Out. */
+    perdure_op op;                     /* the step, once declared */
+    perdure_next next;                 /* what perdure_vm_op_next said */
+    const unsigned char *result;       /* next RESULT: the recorded result, borrowed (NULL: none) */
+    unsigned long long result_len;
+    unsigned long long plain_len;      /* > 0: plain holds the rewritten result */
+} perdure_step_next_io;
+
+/* On an error from the declaration io->op is untouched; on one from
+ * perdure_vm_op_next io->op is set. A result longer than plain_cap is not
+ * rewritten. */
+perdure_status perdure_vm_step_next(perdure_vm *vm, perdure_ctx ctx, const char *name,
+                                    const perdure_step_config *cfg, perdure_step_next_io *io);
+
 /* ---- map / parallel ----------------------------------------------------- */
 typedef enum perdure_batch_action {
     PERDURE_BATCH_RUN_ITEM = 1,   /* start item `index`: drive `item` like a child context */

@@ -137,6 +137,19 @@ class Engine:
         self._out_uint = ffi.new("unsigned int *")
         self._out_str = ffi.new("const char **")
         self._out_buf = ffi.new("perdure_buf *")
+        # perdure_vm_step_next's in-out structs: one that asks for the plain
+        # JSON of the result (steps with the default serdes), one that does not.
+        self._step_io = ffi.new("perdure_step_next_io *")
+        self._step_io.size = ffi.sizeof("perdure_step_next_io")
+        self._step_io_plain = ffi.new("perdure_step_next_io *")
+        self._step_io_plain.size = ffi.sizeof("perdure_step_next_io")
+        self._grow_plain(4096)
+
+    def _grow_plain(self, cap: int) -> None:
+        """The buffer perdure_vm_step_next writes plain JSON into."""
+        self._plain = ffi.new("unsigned char[]", cap)
+        self._step_io_plain.plain = self._plain
+        self._step_io_plain.plain_cap = cap
 
     # -- lifecycle -------------------------------------------------------------
     def start(self, payload: bytes, now_ms: int) -> None:
@@ -334,12 +347,37 @@ class Engine:
             data = summary.encode("utf-8")
             self.check(lib.perdure_vm_op_set_summary(self.vm, op, data, len(data)))
 
-    def declare(self, fn, *args) -> tuple[int, int]:
-        """call() then drive(), under one lock: (op, what comes next)."""
+    def step(self, ctx: int, name, cfg, plain: bool) -> tuple[int, int, str | None, bool]:
+        """perdure_vm_step_next, then drive() if a checkpoint comes first:
+        (op, what comes next, text, is_plain). When next is RESULT, text is
+        the recorded result, or with plain=True and is_plain its plain JSON
+        (which result() reads back as recorded); otherwise None. A replayed
+        step thus takes one call across the FFI."""
         with self.lock:
             vm = self.vm
-            op = self._call(vm, fn, args)
-            return op, self._drive(vm, op)
+            io = self._step_io_plain if plain else self._step_io
+            st = lib.perdure_vm_step_next(vm, ctx, name, cfg, io)
+            if st:
+                raise self.exception(st)
+            op, nxt = io.op, io.next
+            if nxt == NEXT_CHECKPOINT:
+                self.flush()
+                nxt = self._drive(vm, op)
+                return op, nxt, (self.result(op) if nxt == NEXT_RESULT else None), False
+            if self._waiting:   # notify_changed(), without a call when nobody waits
+                self.changed.notify_all()
+            if nxt != NEXT_RESULT:
+                return op, nxt, None, False
+            size = io.plain_len
+            if size:
+                try:
+                    return op, nxt, str(ffi.buffer(self._plain, size), "utf-8"), True
+                except UnicodeDecodeError:
+                    pass   # the recorded text's own error comes below
+            ptr, size = io.result, io.result_len
+            if plain and size > io.plain_cap:   # not tried: room for the next one this long
+                self._grow_plain(2 * size)
+            return op, nxt, (ffi.buffer(ptr, size)[:].decode("utf-8") if ptr != ffi.NULL else None), False
 
     def call(self, fn, *args) -> int:
         """Declares an operation: fn(vm, *args, &op) -> the op handle."""

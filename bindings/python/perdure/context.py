@@ -55,7 +55,16 @@ from perdure.exceptions import (
     error_object,
 )
 from perdure.logger import Logger, LogInfo
-from perdure.serdes import DEFAULT_JSON_SERDES, PassThroughSerDes, SerDes, deserialize, round_trip_plain, serialize
+from perdure.serdes import (
+    DEFAULT_JSON_SERDES,
+    NOT_PLAIN,
+    PassThroughSerDes,
+    SerDes,
+    deserialize,
+    read_plain,
+    round_trip_plain,
+    serialize,
+)
 from perdure.types import StepContext, WaitForCallbackContext, WaitForConditionCheckContext
 from perdure.waits import WaitForConditionConfig
 
@@ -78,6 +87,15 @@ def _step_config(at_most_once: bool, caller_decides_retry: bool):
 # The four perdure_step_config a step can declare, built once (the VM only reads them):
 # [at most once per retry?, user-written retry strategy?]
 _STEP_CONFIGS = {(most, caller): _step_config(most, caller) for most in (False, True) for caller in (False, True)}
+
+
+def _step_cfg(config: StepConfig):
+    """The perdure_step_config of a StepConfig."""
+    return _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
+                         config.retry_strategy is not None]
+
+
+_DEFAULT_STEP_CFG = _step_cfg(_DEFAULT_STEP_CONFIG)
 
 _REASONS = {
     lib.PERDURE_COMPLETION_ALL_COMPLETED: CompletionReason.ALL_COMPLETED,
@@ -250,12 +268,21 @@ class DurableContext:
         self._enter()
         engine = self._engine
         name = self._resolve_step_name(name, func)
-        config = config or _DEFAULT_STEP_CONFIG
-        cfg = _STEP_CONFIGS[config.step_semantics == StepSemantics.AT_MOST_ONCE_PER_RETRY,
-                            config.retry_strategy is not None]
-        op, nxt = engine.declare(lib.perdure_vm_step, self._ctx, arg(name), cfg)
+        if config is None:
+            config, cfg = _DEFAULT_STEP_CONFIG, _DEFAULT_STEP_CFG
+        else:
+            cfg = _step_cfg(config)
+        serdes = config.serdes
+        op, nxt, text, is_plain = engine.step(self._ctx, arg(name), cfg, serdes is None)
         if nxt == NEXT_RESULT:   # replayed: the recorded value, without asking for the id
-            return self._answer(op, nxt, config.serdes)
+            if is_plain:
+                value = read_plain(text)
+                if value is not NOT_PLAIN:
+                    return value
+                text = engine.result(op)
+            if text is None:
+                return None
+            return deserialize(serdes, text, functools.partial(engine.op_id, op), engine.arn)
         op_id = engine.op_id(op)
         succeeded = False
         while nxt in (NEXT_EXECUTE, NEXT_INTERRUPTED):

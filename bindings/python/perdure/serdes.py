@@ -430,6 +430,21 @@ def _loads(data: str) -> Any:
     return json.loads(data)
 
 
+NOT_PLAIN = object()
+
+
+def read_plain(plain: str) -> Any:
+    """The value of a recorded result that perdure_vm_step_next rewrote
+    without its envelopes: it parses straight into what the default serdes
+    returns for the envelope. NOT_PLAIN if it does not parse: the recorded
+    text then goes through deserialize()."""
+    try:
+        obj, end = _scan(plain, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return NOT_PLAIN
+    return obj if end == len(plain) else NOT_PLAIN
+
+
 class ExtendedTypeSerDes(SerDes[T]):
     """The default serializer: compact JSON for primitives, tagged envelopes otherwise."""
 
