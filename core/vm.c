@@ -233,15 +233,28 @@ static void op_free(vm_op *op)
     pd_bytes_clear(&op->prefix);
     pd_bytes_clear(&op->value);
     pd_bytes_clear(&op->summary);
-    pd_bytes_clear(&op->initial_state);
-    pd_bytes_clear(&op->invoke_payload);
-    pd_bytes_clear(&op->function_name);
-    pd_bytes_clear(&op->tenant_id);
     pd_error_free(op->error);
-    free(op->retry_strings);
-    for (unsigned i = 0; op->items && i < op->item_count; i++)
-        pd_bytes_clear(&op->items[i].name);
-    free(op->items);
+    switch (op->kind) {
+    case K_STEP:
+    case K_WFC:
+        free(op->retry_strings);
+        break;
+    case K_CONDITION:
+        pd_bytes_clear(&op->initial_state);
+        break;
+    case K_INVOKE:
+        pd_bytes_clear(&op->invoke_payload);
+        pd_bytes_clear(&op->function_name);
+        pd_bytes_clear(&op->tenant_id);
+        break;
+    case K_BATCH:
+        for (unsigned i = 0; op->items && i < op->item_count; i++)
+            pd_bytes_clear(&op->items[i].name);
+        free(op->items);
+        break;
+    default:
+        break;
+    }
 }
 
 void perdure_vm_free(perdure_vm *vm)

@@ -63,34 +63,43 @@ typedef struct vm_op {
     pd_error *error;          /* a local error (virtual contexts) */
     pd_bytes value;           /* a context's full result (the record may hold a summary) */
     pd_bytes summary;
-    /* steps, checks, wait_for_callback submitters */
-    perdure_step_semantics semantics;
-    bool caller_decides_retry;
-    perdure_retry_config retry;
-    void *retry_strings;      /* owned copies of the retry filters */
+    /* steps and condition checks */
     unsigned attempt;
     long long retry_delay;
     /* waits, callbacks */
     long long wait_seconds;
     long long callback_timeout_s, callback_heartbeat_s;
-    /* wait_for_condition */
-    bool has_wait;
-    perdure_wait_config wait;
-    pd_bytes initial_state;
-    /* invoke */
-    pd_bytes invoke_payload, function_name, tenant_id;
+    /* What only one kind needs shares the space (op_free frees by kind):
+     * a replay of 100,000 operations holds 100,000 of these. */
+    union {
+        struct {   /* K_STEP, and K_WFC for its submitter step */
+            perdure_step_semantics semantics;
+            bool caller_decides_retry;
+            perdure_retry_config retry;
+            void *retry_strings;   /* owned copies of the retry filters */
+        };
+        struct {   /* K_CONDITION */
+            bool has_wait;
+            perdure_wait_config wait;
+            pd_bytes initial_state;
+        };
+        struct {   /* K_INVOKE */
+            pd_bytes invoke_payload, function_name, tenant_id;
+        };
+        struct {   /* K_BATCH */
+            perdure_batch_kind batch_kind;
+            perdure_completion_config completion;
+            unsigned max_concurrency;
+            perdure_nesting nesting;
+            unsigned item_count, next_item, running, succeeded, failed;
+            pd_item *items;
+            bool batch_done;
+            perdure_completion_reason reason;
+        };
+        unsigned item_index;   /* K_ITEM: index in the batch */
+    };
     /* wait_for_callback: its two children */
     uint32_t callback, submitter;
-    /* map / parallel */
-    perdure_batch_kind batch_kind;
-    perdure_completion_config completion;
-    unsigned max_concurrency;
-    perdure_nesting nesting;
-    unsigned item_count, next_item, running, succeeded, failed;
-    pd_item *items;
-    bool batch_done;
-    perdure_completion_reason reason;
-    unsigned item_index;      /* items: index in the batch */
 } vm_op;
 
 typedef struct pd_queued {
