@@ -260,23 +260,6 @@ perdure_status pd_zstd_decompress(const void *src, size_t len, size_t max_out, p
 /* raw = ctx_prefix ? "<prefix>-<n>" : "<n>"; hashed into out (65 bytes). */
 perdure_status pd_id_for(perdure_id_scheme scheme, const char *prefix, uint64_t n, char out[PD_MAX_ID + 1]);
 
-/* A per-handle hashing context: the digest is fetched once and the digest
- * context reused, so hashing an id costs no fetch and no allocation. Zero it
- * to initialise (it is set up on first use); pd_hasher_free releases it. Not
- * shared between threads: it belongs to one handle (a VM). */
-typedef struct pd_hasher {
-    perdure_id_scheme scheme;   /* the scheme md was fetched for */
-    struct evp_md_st *md;       /* EVP_MD; NULL until first use */
-    struct evp_md_ctx_st *ctx;  /* EVP_MD_CTX */
-} pd_hasher;
-
-void pd_hasher_free(pd_hasher *h);
-/* perdure_id_hash's result for raw[0..len) (out: 65 bytes), through h. */
-perdure_status pd_id_hash_with(pd_hasher *h, perdure_id_scheme scheme, const char *raw, size_t len,
-                               char out[PD_MAX_ID + 1]);
-/* pd_id_for through h. */
-perdure_status pd_id_for_with(pd_hasher *h, perdure_id_scheme scheme, const char *prefix, uint64_t n,
-                              char out[PD_MAX_ID + 1]);
 /* Writes n in decimal to out (at least 21 bytes, NUL-terminated); returns its length. */
 size_t pd_u64_dec(uint64_t n, char out[21]);
 

@@ -275,7 +275,6 @@ void perdure_vm_free(perdure_vm *vm)
     pd_bytes_clear(&vm->execution_id);
     pd_output_free(&vm->output);
     free(vm->nd_strings);
-    pd_hasher_free(&vm->hasher);
     free(vm->visited);
     free(vm);
 }
@@ -818,7 +817,7 @@ static perdure_status op_identify(perdure_vm *vm, vm_op *op, const vm_op *ctx, u
 {
     const char *prefix = ctx->kind == K_ROOT ? "" : id_prefix(vm, ctx);
     const char *dash = *prefix ? "-" : "";
-    perdure_status st = pd_id_for_with(&vm->hasher, vm->opts.id_scheme, prefix, n, op->id);
+    perdure_status st = pd_id_for(vm->opts.id_scheme, prefix, n, op->id);
     if (st)
         return pd_fail(&vm->err, st, "cannot derive an operation id from \"%.180s%s%llu\"", prefix, dash,
                        (unsigned long long)n);

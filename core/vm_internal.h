@@ -138,7 +138,6 @@ struct perdure_vm {
     bool awaiting_response;
     uint64_t next_seq, acked_seq, batches;
     pd_output output;
-    pd_hasher hasher;         /* operation ids: digest fetched once per VM */
 };
 
 /* Fills buf from the OS CSPRNG; 0 on success. The core's only system call:

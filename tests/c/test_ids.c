@@ -127,3 +127,46 @@ Test(ids, empty_raw_is_hashed)
     cr_assert_eq(perdure_id_hash(PERDURE_IDS_BLAKE2B, "", out, sizeof out), PERDURE_OK);
     cr_expect_str_eq(out, "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419");
 }
+
+/* ---- the hashes against RFC vectors and against libcrypto ------------------ */
+
+#include <openssl/evp.h>
+
+static void libcrypto_id(perdure_id_scheme scheme, const char *raw, char *out)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    cr_assert(EVP_Digest(raw, strlen(raw), digest, &len, scheme == PERDURE_IDS_BLAKE2B ? EVP_blake2b512() : EVP_md5(),
+                         NULL));
+    size_t keep = scheme == PERDURE_IDS_BLAKE2B ? 32 : 8;
+    for (size_t i = 0; i < keep; i++)
+        sprintf(out + 2 * i, "%02x", digest[i]);
+}
+
+Test(ids, hashes_match_the_rfc_vectors)
+{
+    char out[65];
+    cr_assert_eq(perdure_id_hash(PERDURE_IDS_BLAKE2B, "abc", out, sizeof out), PERDURE_OK);
+    cr_assert_str_eq(out, "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1");   /* RFC 7693 A */
+    cr_assert_eq(perdure_id_hash(PERDURE_IDS_MD5_PATH, "abc", out, sizeof out), PERDURE_OK);
+    cr_assert_str_eq(out, "900150983cd24fb0");   /* RFC 1321 A.5 */
+    cr_assert_eq(perdure_id_hash(PERDURE_IDS_MD5_PATH, "", out, sizeof out), PERDURE_OK);
+    cr_assert_str_eq(out, "d41d8cd98f00b204");
+}
+
+Test(ids, hashes_match_libcrypto_at_every_length_across_blocks)
+{
+    char raw[400], mine[65], theirs[65];
+    srand(11);
+    for (size_t len = 0; len < sizeof raw; len++) {
+        for (size_t i = 0; i < len; i++)
+            raw[i] = (char)(1 + rand() % 255);
+        raw[len] = 0;
+        const perdure_id_scheme schemes[] = {PERDURE_IDS_BLAKE2B, PERDURE_IDS_MD5_PATH};
+        for (size_t k = 0; k < 2; k++) {
+            cr_assert_eq(perdure_id_hash(schemes[k], raw, mine, sizeof mine), PERDURE_OK);
+            libcrypto_id(schemes[k], raw, theirs);
+            cr_assert_str_eq(mine, theirs, "scheme %d, length %zu", (int)schemes[k], len);
+        }
+    }
+}
