@@ -215,13 +215,17 @@ class Engine {
     }
   }
 
-  /** perdure_vm_op_next until it says something other than CHECKPOINT. */
-  async drive(op) {
+  /** perdure_vm_op_next until it says something other than CHECKPOINT; `first`, when given, is its first answer. */
+  async drive(op, first) {
+    let next = first;
     for (;;) {
-      this.checkFatal();
-      const next = this.call('vmOpNext', op);                         // perdure_vm_op_next
+      if (next === undefined) {
+        this.checkFatal();
+        next = this.call('vmOpNext', op);                             // perdure_vm_op_next
+      }
       if (next !== C.NEXT_CHECKPOINT) return next;
       await this.flush();
+      next = undefined;
     }
   }
 
@@ -268,9 +272,10 @@ class Engine {
    * checkpoint response (a wait may end, a callback be answered, a retry
    * become due within the invocation). `ctx` is the calling context: the
    * operations of a map/parallel item reported blocked stay parked for good.
+   * `first`, when given, is perdure_vm_op_next's answer already taken.
    */
-  async settle(op, ctx) {
-    let next = await this.drive(op);
+  async settle(op, ctx, first) {
+    let next = await this.drive(op, first);
     while (next === C.NEXT_SUSPEND) {
       next = await this.parkOp(op, ctx);
       if (next === C.NEXT_CHECKPOINT) next = await this.drive(op);
