@@ -60,10 +60,17 @@ class DurablePromise {
     this._isExecuted = false;
   }
 
+  /** A DurablePromise of a value known already (a replayed result): no executor to defer. */
+  static resolved(value) {
+    const p = new DurablePromise(null);
+    p._value = value;
+    return p;
+  }
+
   _ensure() {
     if (!this._promise) {
       this._isExecuted = true;
-      this._promise = Promise.resolve().then(() => this._executor());
+      this._promise = this._executor ? Promise.resolve().then(() => this._executor()) : Promise.resolve(this._value);
     }
     return this._promise;
   }
@@ -199,8 +206,8 @@ class DurableContextImpl {
     throw new InvalidStateError(`operation ${opId} wants its body run again (perdure_vm_op_next said ${next})`);
   }
 
-  _call(fn, ...args) {
-    return this._engine.call(fn, this._handle, ...args);
+  _call(fn, a, b, c, d) {
+    return this._engine.call(fn, this._handle, a, b, c, d);
   }
 
   // -- step ---------------------------------------------------------------------
@@ -220,7 +227,7 @@ class DurableContextImpl {
         // JSON.parse, run here rather than through its promise.
         if (serdes === defaultSerdes) {
           const value = parseOrFail(first);
-          if (value !== PARSE_FAILED) return new DurablePromise(() => value);
+          if (value !== PARSE_FAILED) return DurablePromise.resolved(value);
         }
         return this._answer(op, C.NEXT_RESULT, serdes, engine.opId(op), first);
       }

@@ -143,18 +143,22 @@ class Engine {
     }
   }
 
-  /** vm* addon call on this VM; a failure becomes the mapped exception. */
-  call(fn, ...args) {
+  /**
+   * vm* addon call on this VM; a failure becomes the mapped exception. Fixed
+   * parameters rather than rest/spread: this runs several times per operation
+   * (the addon reads missing arguments as undefined).
+   */
+  call(fn, a, b, c, d, e) {
     if (!this.vm || !this.active && fn !== 'vmStart') {
       throw new InvalidStateError('this DurableContext belongs to an invocation that has already ended: '
         + 'contexts cannot be used after the handler returned');
     }
     this.activity++;
     try {
-      return native[fn](this.vm, ...args);
-    } catch (e) {
-      const ex = this.exception(e);
-      if (ex instanceof NonDeterministicExecutionError || e.status === C.E_PROTOCOL || e.status === C.E_INTERNAL) {
+      return native[fn](this.vm, a, b, c, d, e);
+    } catch (err) {
+      const ex = this.exception(err);
+      if (ex instanceof NonDeterministicExecutionError || err.status === C.E_PROTOCOL || err.status === C.E_INTERNAL) {
         this.fail(ex);   // the VM is poisoned: the invocation cannot go on
       }
       throw ex;
