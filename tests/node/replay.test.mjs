@@ -113,3 +113,23 @@ test('addon: stepConfig handles are accepted by vmStep; vmOpNextResult answers a
   assert.equal(typeof native.vmStep(vm, C.ROOT, 'plain', { semantics: C.AT_LEAST_ONCE_PER_RETRY }), 'number');
   native.vmFree(vm);
 });
+
+test('addon: leaseCheckpointSync answers a checkpoint of an in-memory store on the JS thread', async () => {
+  assert.equal(native.wraps.leaseCheckpointSync, 'perdure_lease_checkpoint');
+  const st = native.storeOpen(':memory:', {});
+  native.storeStart(st, { functionName: 'f', input: '1' });
+  const lease = await native.storeLeaseWait(st, [{ name: 'f' }], 'w', 1000);
+  const vm = native.vmNew({ wire: C.WIRE_MSGPACK, idScheme: C.IDS_MD5_PATH });
+  native.vmStart(vm, native.leaseInput(lease), native.storeNow(st));
+  const op = native.vmStep(vm, C.ROOT, 's', native.stepConfig({ semantics: C.AT_MOST_ONCE_PER_RETRY }));
+  assert.equal(native.vmOpNextResult(vm, op), C.NEXT_CHECKPOINT);   // at-most-once: START first
+  const response = native.leaseCheckpointSync(lease, native.vmTakeBatch(vm));
+  assert.ok(Buffer.isBuffer(response));
+  native.vmApplyResponse(vm, response);
+  assert.equal(native.vmOpNextResult(vm, op), C.NEXT_EXECUTE);
+  assert.throws(() => native.leaseCheckpointSync(lease, Buffer.from('not msgpack')), (e) => typeof e.code === 'string');
+  native.leaseAbandon(lease, 'test');
+  assert.throws(() => native.leaseCheckpointSync(lease, Buffer.alloc(0)), /lease has ended/);
+  native.vmFree(vm);
+  native.storeClose(st);
+});

@@ -2281,6 +2281,26 @@ static napi_value js_lease_checkpoint(napi_env env, napi_callback_info info)
     return promise;
 }
 
+/* leaseCheckpointSync(lease, request) -> Buffer, perdure_lease_checkpoint() on
+ * the JS thread. For an in-memory store, which has no file to commit or sync:
+ * a trip through the libuv pool costs more than the checkpoint itself. */
+static napi_value js_lease_checkpoint_sync(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    lease_box *lb = get_lease(env, argv[0]);
+    bytes_arg req;
+    if (!lb || !get_bytes(env, argv[1], "request", &req))
+        return NULL;
+    perdure_buf response = {0};
+    perdure_status st = perdure_lease_checkpoint(lb->lease, req.data, req.len, &response);
+    free(req.owned);
+    if (st) {
+        throw_status(env, st, perdure_lease_errmsg(lb->lease));
+        return NULL;
+    }
+    return take_buf(env, &response);
+}
+
 /* ---- module ---------------------------------------------------------------------- */
 
 typedef struct export_fn {
@@ -2363,6 +2383,7 @@ static const export_fn EXPORTS[] = {
     {"leaseArn", "perdure_lease_arn", js_lease_arn},
     {"leaseErrmsg", "perdure_lease_errmsg", js_lease_errmsg},
     {"leaseCheckpoint", "perdure_lease_checkpoint", js_lease_checkpoint},
+    {"leaseCheckpointSync", "perdure_lease_checkpoint", js_lease_checkpoint_sync},
     {"leaseComplete", "perdure_lease_complete", js_lease_complete},
     {"leaseAbandon", "perdure_lease_abandon", js_lease_abandon},
 };
