@@ -22,7 +22,9 @@
  * runs on the JS thread except the two blocking calls, which run in
  * napi_async_work on the libuv pool: perdure_store_lease_wait
  * (storeLeaseWait) and perdure_lease_checkpoint (leaseCheckpoint, which
- * commits and fsyncs). While one runs, its store is marked busy: any other
+ * commits and fsyncs; leaseCheckpointSync is the same call on the JS thread,
+ * for an in-memory store, which does not block). While one runs, its store is
+ * marked busy: any other
  * call on that store or one of its leases throws PERDURE_E_MISUSE instead of
  * touching the handle from two threads. (The JS side holds a per-store promise
  * mutex so that this never happens in normal use; the flag is the backstop.)
