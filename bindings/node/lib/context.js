@@ -199,6 +199,10 @@ class DurableContextImpl {
     if (next === C.NEXT_RESULT) {
       const data = text === undefined ? engine.result(op) : text || undefined;
       if (data === undefined || serdes === null) return undefined;
+      if (serdes === defaultSerdes) {
+        const value = parseOrFail(data);
+        if (value !== PARSE_FAILED) return value;
+      }
       return deserialize(serdes, data, opId, engine.arn);
     }
     if (next === C.NEXT_ERROR) throw engine.error(op);

@@ -24,10 +24,10 @@
  * (storeLeaseWait) and perdure_lease_checkpoint (leaseCheckpoint, which
  * commits and fsyncs; leaseCheckpointSync is the same call on the JS thread,
  * for an in-memory store, which does not block). While one runs, its store is
- * marked busy: any other
- * call on that store or one of its leases throws PERDURE_E_MISUSE instead of
- * touching the handle from two threads. (The JS side holds a per-store promise
- * mutex so that this never happens in normal use; the flag is the backstop.)
+ * marked busy: any other call on that store or one of its leases throws
+ * PERDURE_E_MISUSE instead of touching the handle from two threads. (The JS
+ * side holds a per-store promise mutex so that this never happens in normal
+ * use; the flag is the backstop.)
  * The work keeps a reference to the JS handle object, so neither is collected
  * before the work completes. Request bytes are copied before the work starts.
  */
