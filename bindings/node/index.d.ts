@@ -589,6 +589,6 @@ export declare function runInvocation(fn: ServedFunction, payload: Uint8Array, o
   clock: () => number;
   lambdaContext?: unknown;
 }): Promise<Uint8Array>;
-/** The addon: each function wraps one libperdure function (native.wraps names it). */
+/** The addon: each function wraps libperdure (native.wraps names the C function or functions). */
 export declare const native: Record<string, any> & { wraps: Record<string, string> };
 export declare const ADDON_PATH: string;

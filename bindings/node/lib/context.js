@@ -24,6 +24,19 @@ const { JsonLineLogger, contextLogger, durableLoggingContext } = require('./logg
 // A step without a retryStrategy: the default preset, rounded as the JS SDK rounds.
 const DEFAULT_STEP_RETRY = Object.freeze({ ...native.retryPreset(C.RETRY_DEFAULT), rounding: C.ROUND_NEAREST });
 
+// The only step configs there are (semantics x who decides retries), each
+// converted to its perdure_step_config once rather than at every step.
+const STEP_CONFIGS = new Map();
+function stepConfig(semantics, callerDecidesRetry) {
+  const key = semantics * 2 + (callerDecidesRetry ? 1 : 0);
+  let cfg = STEP_CONFIGS.get(key);
+  if (!cfg) {
+    cfg = native.stepConfig({ semantics, callerDecidesRetry, retry: callerDecidesRetry ? undefined : DEFAULT_STEP_RETRY });
+    STEP_CONFIGS.set(key, cfg);
+  }
+  return cfg;
+}
+
 const StepSemantics = Object.freeze({
   AtMostOncePerRetry: 'AT_MOST_ONCE_PER_RETRY',
   AtLeastOncePerRetry: 'AT_LEAST_ONCE_PER_RETRY',
@@ -47,10 +60,17 @@ class DurablePromise {
     this._isExecuted = false;
   }
 
+  /** A DurablePromise of a value known already (a replayed result): no executor to defer. */
+  static resolved(value) {
+    const p = new DurablePromise(null);
+    p._value = value;
+    return p;
+  }
+
   _ensure() {
     if (!this._promise) {
       this._isExecuted = true;
-      this._promise = Promise.resolve().then(() => this._executor());
+      this._promise = this._executor ? Promise.resolve().then(() => this._executor()) : Promise.resolve(this._value);
     }
     return this._promise;
   }
@@ -60,6 +80,18 @@ class DurablePromise {
   finally(onfinally) { return this._ensure().finally(onfinally); }
   get [Symbol.toStringTag]() { return 'DurablePromise'; }
   get isExecuted() { return this._isExecuted; }
+}
+
+const PARSE_FAILED = Symbol('parse failed');
+
+/** defaultSerdes.deserialize without its promise ('' is no result); PARSE_FAILED lets deserialize report the error. */
+function parseOrFail(text) {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return PARSE_FAILED;
+  }
 }
 
 function isFatal(e) {
@@ -148,6 +180,7 @@ class DurableContextImpl {
     } catch (e) {
       p = Promise.reject(e);
     }
+    if (p instanceof DurablePromise) return p;   // an answer known at the call: nothing left to fail
     p = p.catch((e) => {
       if (e && e.orphaned) return engine.park();   // its map/parallel finished without it
       if (isFatal(e)) engine.fail(e);
@@ -157,12 +190,19 @@ class DurableContextImpl {
     return new DurablePromise(() => p);
   }
 
-  /** The operation's answer: its value, its error, or a wait for the service. */
-  async _answer(op, next, serdes, opId) {
+  /**
+   * The operation's answer: its value, its error, or a wait for the service.
+   * `text` is the result when vmOpNextResult gave it already.
+   */
+  async _answer(op, next, serdes, opId, text) {
     const engine = this._engine;
     if (next === C.NEXT_RESULT) {
-      const data = engine.result(op);
+      const data = text === undefined ? engine.result(op) : text || undefined;
       if (data === undefined || serdes === null) return undefined;
+      if (serdes === defaultSerdes) {
+        const value = parseOrFail(data);
+        if (value !== PARSE_FAILED) return value;
+      }
       return deserialize(serdes, data, opId, engine.arn);
     }
     if (next === C.NEXT_ERROR) throw engine.error(op);
@@ -170,8 +210,8 @@ class DurableContextImpl {
     throw new InvalidStateError(`operation ${opId} wants its body run again (perdure_vm_op_next said ${next})`);
   }
 
-  _call(fn, ...args) {
-    return this._engine.call(fn, this._handle, ...args);
+  _call(fn, a, b, c, d) {
+    return this._engine.call(fn, this._handle, a, b, c, d);
   }
 
   // -- step ---------------------------------------------------------------------
@@ -181,15 +221,21 @@ class DurableContextImpl {
       if (typeof fn !== 'function') throw new TypeError('step: fn must be a function (stepContext) => Promise<T>');
       const engine = this._engine;
       const strategy = config.retryStrategy;
-      const op = this._call('vmStep', name ?? null, {                // perdure_vm_step
-        semantics: config.semantics === StepSemantics.AtMostOncePerRetry ? C.AT_MOST_ONCE_PER_RETRY
-          : C.AT_LEAST_ONCE_PER_RETRY,
-        callerDecidesRetry: typeof strategy === 'function',
-        retry: typeof strategy === 'function' ? undefined : DEFAULT_STEP_RETRY,
-      });
-      const opId = engine.opId(op);
+      const op = this._call('vmStep', name ?? null, stepConfig(                          // perdure_vm_step
+        config.semantics === StepSemantics.AtMostOncePerRetry ? C.AT_MOST_ONCE_PER_RETRY : C.AT_LEAST_ONCE_PER_RETRY,
+        typeof strategy === 'function'));
       const serdes = this._serdes(config.serdes);
-      return this._runStep(op, opId, name, fn, strategy, serdes);
+      const first = engine.call('vmOpNextResult', op);   // perdure_vm_op_next, with the result when replayed
+      if (typeof first === 'string') {
+        // Replayed: the function is not called. The default serdes is
+        // JSON.parse, run here rather than through its promise.
+        if (serdes === defaultSerdes) {
+          const value = parseOrFail(first);
+          if (value !== PARSE_FAILED) return DurablePromise.resolved(value);
+        }
+        return this._answer(op, C.NEXT_RESULT, serdes, engine.opId(op), first);
+      }
+      return this._runStep(op, engine.opId(op), name, fn, strategy, serdes, first);
     });
   }
 
@@ -209,10 +255,12 @@ class DurableContextImpl {
     }
   }
 
-  async _runStep(op, opId, name, fn, strategy, serdes) {
+  /** `first` is perdure_vm_op_next's first answer, already taken. */
+  async _runStep(op, opId, name, fn, strategy, serdes, first) {
     const engine = this._engine;
     for (;;) {
-      const next = await engine.settle(op, this);
+      const next = await engine.settle(op, this, first);
+      first = undefined;
       if (next === C.NEXT_INTERRUPTED) {
         // The process died during the last attempt of an at-most-once step:
         // it is not run again; the strategy decides what follows.

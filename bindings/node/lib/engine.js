@@ -143,18 +143,22 @@ class Engine {
     }
   }
 
-  /** vm* addon call on this VM; a failure becomes the mapped exception. */
-  call(fn, ...args) {
+  /**
+   * vm* addon call on this VM; a failure becomes the mapped exception. Fixed
+   * parameters rather than rest/spread: this runs several times per operation
+   * (the addon reads missing arguments as undefined).
+   */
+  call(fn, a, b, c, d, e) {
     if (!this.vm || !this.active && fn !== 'vmStart') {
       throw new InvalidStateError('this DurableContext belongs to an invocation that has already ended: '
         + 'contexts cannot be used after the handler returned');
     }
     this.activity++;
     try {
-      return native[fn](this.vm, ...args);
-    } catch (e) {
-      const ex = this.exception(e);
-      if (ex instanceof NonDeterministicExecutionError || e.status === C.E_PROTOCOL || e.status === C.E_INTERNAL) {
+      return native[fn](this.vm, a, b, c, d, e);
+    } catch (err) {
+      const ex = this.exception(err);
+      if (ex instanceof NonDeterministicExecutionError || err.status === C.E_PROTOCOL || err.status === C.E_INTERNAL) {
         this.fail(ex);   // the VM is poisoned: the invocation cannot go on
       }
       throw ex;
@@ -215,13 +219,17 @@ class Engine {
     }
   }
 
-  /** perdure_vm_op_next until it says something other than CHECKPOINT. */
-  async drive(op) {
+  /** perdure_vm_op_next until it says something other than CHECKPOINT; `first`, when given, is its first answer. */
+  async drive(op, first) {
+    let next = first;
     for (;;) {
-      this.checkFatal();
-      const next = this.call('vmOpNext', op);                         // perdure_vm_op_next
+      if (next === undefined) {
+        this.checkFatal();
+        next = this.call('vmOpNext', op);                             // perdure_vm_op_next
+      }
       if (next !== C.NEXT_CHECKPOINT) return next;
       await this.flush();
+      next = undefined;
     }
   }
 
@@ -268,9 +276,10 @@ class Engine {
    * checkpoint response (a wait may end, a callback be answered, a retry
    * become due within the invocation). `ctx` is the calling context: the
    * operations of a map/parallel item reported blocked stay parked for good.
+   * `first`, when given, is perdure_vm_op_next's answer already taken.
    */
-  async settle(op, ctx) {
-    let next = await this.drive(op);
+  async settle(op, ctx, first) {
+    let next = await this.drive(op, first);
     while (next === C.NEXT_SUSPEND) {
       next = await this.parkOp(op, ctx);
       if (next === C.NEXT_CHECKPOINT) next = await this.drive(op);

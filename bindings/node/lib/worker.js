@@ -58,7 +58,10 @@ class Worker {
     if (!lease) return false;
     const fn = this.handlers.get(native.leaseFunction(lease));          // perdure_lease_function
     const payload = native.leaseInput(lease);                            // perdure_lease_input
-    const transport = (request) => store.exclusive(() => native.leaseCheckpoint(lease, request));   // perdure_lease_checkpoint
+    // perdure_lease_checkpoint: off the event loop, as it commits and syncs a
+    // file; an in-memory store's is cheaper than the trip to the libuv pool.
+    const checkpoint = store.path === ':memory:' ? native.leaseCheckpointSync : native.leaseCheckpoint;
+    const transport = (request) => store.exclusive(() => checkpoint(lease, request));
     let output;
     try {
       output = await runInvocation(fn, payload, { wire: C.WIRE_MSGPACK, transport, clock: () => store.now() });

@@ -1,8 +1,11 @@
 /*
  * perdure.node: the Node-API addon of the Node.js SDK, a thin layer over
  * libperdure (ffi/include/perdure.h). Every exported function wraps ONE C
- * function and its JS name says which (vmStep -> perdure_vm_step); the JS
- * side (lib/) holds no protocol, retry, id or batching logic.
+ * function and its JS name says which (vmStep -> perdure_vm_step), except
+ * vmOpNextResult (perdure_vm_op_next, then perdure_vm_op_result on RESULT,
+ * so that a replayed operation costs one crossing) and stepConfig (a
+ * perdure_step_config built once); the JS side (lib/) holds no protocol,
+ * retry, id or batching logic.
  *
  * Handles. perdure_vm, perdure_store and perdure_lease are JS objects created
  * here (napi_wrap, tagged with napi_type_tag_object so that a foreign object is
@@ -19,10 +22,12 @@
  * runs on the JS thread except the two blocking calls, which run in
  * napi_async_work on the libuv pool: perdure_store_lease_wait
  * (storeLeaseWait) and perdure_lease_checkpoint (leaseCheckpoint, which
- * commits and fsyncs). While one runs, its store is marked busy: any other
- * call on that store or one of its leases throws PERDURE_E_MISUSE instead of
- * touching the handle from two threads. (The JS side holds a per-store promise
- * mutex so that this never happens in normal use; the flag is the backstop.)
+ * commits and fsyncs; leaseCheckpointSync is the same call on the JS thread,
+ * for an in-memory store, which does not block). While one runs, its store is
+ * marked busy: any other call on that store or one of its leases throws
+ * PERDURE_E_MISUSE instead of touching the handle from two threads. (The JS
+ * side holds a per-store promise mutex so that this never happens in normal
+ * use; the flag is the backstop.)
  * The work keeps a reference to the JS handle object, so neither is collected
  * before the work completes. Request bytes are copied before the work starts.
  */
@@ -967,7 +972,58 @@ static bool get_callback_config(napi_env env, napi_value v, perdure_callback_con
            prop_int64(env, v, "heartbeatTimeoutSeconds", 0, &cfg->heartbeat_timeout_seconds);
 }
 
-/* vmStep(vm, ctx, name, config) -> perdure_vm_step() */
+/* A step config converted once (stepConfig), so that a step does not read a
+ * dozen properties back from JS each time it is declared. */
+typedef struct step_config_box {
+    perdure_step_config cfg;
+    strpool pool;   /* its retry config and strings */
+} step_config_box;
+
+static const napi_type_tag STEP_CONFIG_TAG = {0x7065726475726573ULL, 0x7465702d63666700ULL};
+
+static void step_config_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    step_config_box *box = data;
+    pool_free(&box->pool);
+    free(box);
+}
+
+/* stepConfig({semantics, retry, callerDecidesRetry}) -> a handle holding the
+ * perdure_step_config, which vmStep accepts in place of the object */
+static napi_value js_step_config(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    step_config_box *box = calloc(1, sizeof *box);
+    if (!box) {
+        throw_status(env, PERDURE_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (!get_step_config(env, argv[0], &box->pool, &box->cfg)) {
+        step_config_finalize(env, box, NULL);
+        return NULL;
+    }
+    napi_value obj = wrap_new(env, box, step_config_finalize, &STEP_CONFIG_TAG);
+    if (!obj)
+        throw_napi(env, "napi_wrap");
+    return obj;
+}
+
+/* The config of a stepConfig handle; NULL for anything else. */
+static const perdure_step_config *compiled_step_config(napi_env env, napi_value v)
+{
+    napi_valuetype t;
+    bool tagged = false;
+    void *data = NULL;
+    if (napi_typeof(env, v, &t) != napi_ok || t != napi_object ||
+        napi_check_object_type_tag(env, v, &STEP_CONFIG_TAG, &tagged) != napi_ok || !tagged ||
+        napi_unwrap(env, v, &data) != napi_ok || !data)
+        return NULL;
+    return &((step_config_box *)data)->cfg;
+}
+
+/* vmStep(vm, ctx, name, config | stepConfig handle) -> perdure_vm_step() */
 static napi_value js_vm_step(napi_env env, napi_callback_info info)
 {
     ARGS(4);
@@ -978,9 +1034,10 @@ static napi_value js_vm_step(napi_env env, napi_callback_info info)
         return NULL;
     strpool pool = {0};
     perdure_step_config cfg;
+    const perdure_step_config *compiled = compiled_step_config(env, argv[3]);
     napi_value result = NULL;
-    if (get_step_config(env, argv[3], &pool, &cfg)) {
-        perdure_status st = perdure_vm_step(box->vm, ctx, name, &cfg, &op);
+    if (compiled || get_step_config(env, argv[3], &pool, &cfg)) {
+        perdure_status st = perdure_vm_step(box->vm, ctx, name, compiled ? compiled : &cfg, &op);
         result = vm_new_op(env, box, st, op);
     }
     pool_free(&pool);
@@ -1199,6 +1256,32 @@ static napi_value js_vm_op_next(napi_env env, napi_callback_info info)
     perdure_next next;
     perdure_status st = perdure_vm_op_next(box->vm, op, &next);
     return st ? vm_error(env, box, st) : make_int(env, next);
+}
+
+/* vmOpNextResult(vm, op) -> perdure_vm_op_next(), and when it says RESULT,
+ * perdure_vm_op_result() in the same call: a replayed operation costs one
+ * crossing. Returns the perdure_next as a number, except for RESULT: the
+ * result as a string ('' when there is none). */
+static napi_value js_vm_op_next_result(napi_env env, napi_callback_info info)
+{
+    VM_OP_ARGS(2);
+    perdure_next next;
+    perdure_status st = perdure_vm_op_next(box->vm, op, &next);
+    if (st)
+        return vm_error(env, box, st);
+    if (next != PERDURE_NEXT_RESULT)
+        return make_int(env, next);
+    const unsigned char *data = NULL;
+    unsigned long long len = 0;
+    if ((st = perdure_vm_op_result(box->vm, op, &data, &len)))
+        return vm_error(env, box, st);
+    napi_value v;
+    if (len > (unsigned long long)SIZE_MAX ||
+        napi_create_string_utf8(env, data ? (const char *)data : "", data ? (size_t)len : 0, &v) != napi_ok) {
+        throw_napi(env, "napi_create_string_utf8");
+        return NULL;
+    }
+    return v;
 }
 
 /* (vm, op, bytes) -> fn(vm, op, bytes), `what` naming the bytes in errors */
@@ -2200,6 +2283,26 @@ static napi_value js_lease_checkpoint(napi_env env, napi_callback_info info)
     return promise;
 }
 
+/* leaseCheckpointSync(lease, request) -> Buffer, perdure_lease_checkpoint() on
+ * the JS thread. For an in-memory store, which has no file to commit or sync:
+ * a trip through the libuv pool costs more than the checkpoint itself. */
+static napi_value js_lease_checkpoint_sync(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    lease_box *lb = get_lease(env, argv[0]);
+    bytes_arg req;
+    if (!lb || !get_bytes(env, argv[1], "request", &req))
+        return NULL;
+    perdure_buf response = {0};
+    perdure_status st = perdure_lease_checkpoint(lb->lease, req.data, req.len, &response);
+    free(req.owned);
+    if (st) {
+        throw_status(env, st, perdure_lease_errmsg(lb->lease));
+        return NULL;
+    }
+    return take_buf(env, &response);
+}
+
 /* ---- module ---------------------------------------------------------------------- */
 
 typedef struct export_fn {
@@ -2227,6 +2330,7 @@ static const export_fn EXPORTS[] = {
     {"vmInput", "perdure_vm_input", js_vm_input},
     {"vmIsReplaying", "perdure_vm_is_replaying", js_vm_is_replaying},
     {"vmSetNow", "perdure_vm_set_now", js_vm_set_now},
+    {"stepConfig", "perdure_step_config", js_step_config},
     {"vmStep", "perdure_vm_step", js_vm_step},
     {"vmWait", "perdure_vm_wait", js_vm_wait},
     {"vmCallback", "perdure_vm_callback", js_vm_callback},
@@ -2236,6 +2340,7 @@ static const export_fn EXPORTS[] = {
     {"vmWaitForCallback", "perdure_vm_wait_for_callback", js_vm_wait_for_callback},
     {"vmInvoke", "perdure_vm_invoke", js_vm_invoke},
     {"vmOpNext", "perdure_vm_op_next", js_vm_op_next},
+    {"vmOpNextResult", "perdure_vm_op_next+perdure_vm_op_result", js_vm_op_next_result},
     {"vmOpSucceed", "perdure_vm_op_succeed", js_vm_op_succeed},
     {"vmOpFail", "perdure_vm_op_fail", js_vm_op_fail},
     {"vmOpFailDecided", "perdure_vm_op_fail_decided", js_vm_op_fail_decided},
@@ -2280,6 +2385,7 @@ static const export_fn EXPORTS[] = {
     {"leaseArn", "perdure_lease_arn", js_lease_arn},
     {"leaseErrmsg", "perdure_lease_errmsg", js_lease_errmsg},
     {"leaseCheckpoint", "perdure_lease_checkpoint", js_lease_checkpoint},
+    {"leaseCheckpointSync", "perdure_lease_checkpoint", js_lease_checkpoint_sync},
     {"leaseComplete", "perdure_lease_complete", js_lease_complete},
     {"leaseAbandon", "perdure_lease_abandon", js_lease_abandon},
 };
