@@ -90,33 +90,6 @@ def test_a_custom_serdes_gets_the_operation_id(durable):
         ("serialize", step_id, arn), ("deserialize", step_id, arn), ("deserialize", step_id, arn)]
 
 
-class Garbling(SerDes):
-    def serialize(self, value, serdes_context):
-        return "{not json"
-
-    def deserialize(self, data, serdes_context):
-        raise AssertionError("not used")
-
-
-def test_a_recorded_value_the_default_serdes_cannot_read_fails_with_the_operation_id(durable):
-    runs = []
-
-    @durable_execution
-    def f(event, ctx):
-        runs.append(1)
-        # The first invocation records "{not json"; the replay reads it with the default serdes.
-        config = StepConfig(serdes=Garbling()) if len(runs) == 1 else None
-        ctx.step(lambda _: 1, name="s", config=config)
-        ctx.wait(Duration(1))
-        return "unreachable"
-
-    h = durable({"f": f})
-    arn, d = h.execute("f")
-    step_id = events(h.history(arn), "StepSucceeded")[0]["Id"]
-    assert d["Status"] == "FAILED", d
-    assert d["Error"]["ErrorMessage"] == f"Deserialization failed for id: {step_id}"
-
-
 def test_the_compiled_header_is_the_parsed_header(tmp_path):
     header = HEADER_PATH.read_bytes()
     path = _cdef.emit(header, tmp_path)
