@@ -861,7 +861,9 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
     pd_buf_init(&state);
     sqlite3_stmt *q = NULL, *cb = NULL;
     if (c.n_ops) {
-        if ((st = sql_prepare(s, "INSERT OR REPLACE INTO operations(execution, position, id, record) VALUES (?,?,?,?)",
+        if ((st = sql_prepare(s, /* an upsert: INSERT OR REPLACE would delete the row first */
+                              "INSERT INTO operations(execution, position, id, record) VALUES (?,?,?,?) "
+                              "ON CONFLICT DO UPDATE SET id = excluded.id, record = excluded.record",
                               &q)) ||
             (st = sql_prepare(s, "INSERT OR IGNORE INTO callbacks(callback_id, execution, op_id) VALUES (?,?,?)", &cb)))
             goto done;
@@ -896,7 +898,8 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         q = cb = NULL;
     }
     if (c.n_events) {
-        if ((st = sql_prepare(s, "INSERT OR REPLACE INTO events(execution, event_id, type, json) VALUES (?,?,?,?)",
+        if ((st = sql_prepare(s, "INSERT INTO events(execution, event_id, type, json) VALUES (?,?,?,?) "
+                              "ON CONFLICT DO UPDATE SET type = excluded.type, json = excluded.json",
                               &q)))
             goto done;
         for (size_t i = 0; i < c.n_events; i++) {
@@ -958,11 +961,11 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
                                   ? "UPDATE executions SET end_ms = ?2, result = ?3, error = ?4, "
                                     "wants_invocation = ?5, next_wakeup_ms = ?6, lease_owner = ?8, "
                                     "lease_token = ?9, lease_expires_ms = ?10, state = coalesce(?12, state), "
-                                    "revision = revision + 1 WHERE id = ?11 RETURNING revision"
+                                    "revision = revision + 1 WHERE id = ?11"
                                   : "UPDATE executions SET status = ?1, end_ms = ?2, result = ?3, error = ?4, "
                                     "wants_invocation = ?5, next_wakeup_ms = ?6, ready_ms = ?7, lease_owner = ?8, "
                                     "lease_token = ?9, lease_expires_ms = ?10, state = coalesce(?12, state), "
-                                    "revision = revision + 1 WHERE id = ?11 RETURNING revision",
+                                    "revision = revision + 1 WHERE id = ?11",
                               &q)))
             goto done;
         sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
@@ -985,14 +988,17 @@ static perdure_status persist(perdure_store *s, sqlite3_int64 id, pd_exec *x, co
         sqlite3_bind_int64(q, 11, id);
         if (c.state)
             sqlite3_bind_text(q, 12, (const char *)state.data, (int)state.len, SQLITE_STATIC);
+        /* No RETURNING: SQLite would buffer its row in a temporary b-tree
+         * opened per statement. The row read in this transaction gives the
+         * new revision. */
         int rc = sqlite3_step(q);
-        if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE || sqlite3_changes(s->db) != 1) {
             st = rc == SQLITE_DONE ? pd_fail(&s->err, PERDURE_E_STORE, "store: execution row vanished")
                                    : sql_fail(s, rc, "update execution");
             goto done;
         }
-        if (revision)
-            *revision = sqlite3_column_int64(q, 0);
+        if (revision && old)
+            *revision = old->revision + 1;
         sql_release(s, q);
         q = NULL;
         if (!old || strcmp(old->status, status) != 0) {
