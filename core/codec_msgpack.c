@@ -167,8 +167,15 @@ static int mp_append(void *data, const char *buf, size_t len)
     pd_buf *b = data;
     if (!len || b->cap - b->len < len)
         return pd_buf_append(b, buf, len);
-    memcpy(b->data + b->len, buf, len);
+    unsigned char *d = b->data + b->len;
     b->len += len;
+    /* Most writes are a 1-9 byte header: a byte loop beats a memcpy call. */
+    if (len > 16) {
+        memcpy(d, buf, len);
+        return 0;
+    }
+    while (len--)
+        *d++ = (unsigned char)*buf++;
     return 0;
 }
 
