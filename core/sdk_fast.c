@@ -114,32 +114,20 @@ static bool copy_number(plain_writer *w, bool want_float)
 
 static bool envelope(plain_writer *w, int depth);
 
-/* The members of an "m" value: {"key":<envelope>,...} -> {"key":<plain>,...}. */
-static bool members(plain_writer *w, int depth)
+/* The members of an "m" value, {"key":<envelope>,...}, or the elements of an
+ * "l" value, [<envelope>,...], each envelope rewritten to its plain value. */
+static bool container(plain_writer *w, int depth, bool keyed)
 {
-    if (!copy_literal(w, "{"))
+    const char *close = keyed ? "}" : "]";
+    if (!copy_n(w, keyed ? "{" : "[", 1))
         return false;
-    if (copy_literal(w, "}"))
+    if (copy_n(w, close, 1))
         return true;
     do {
-        if (!copy_string(w) || !copy_literal(w, ":") || !envelope(w, depth))
+        if ((keyed && (!copy_string(w) || !copy_literal(w, ":"))) || !envelope(w, depth))
             return false;
     } while (copy_literal(w, ","));
-    return copy_literal(w, "}");
-}
-
-/* The elements of an "l" value: [<envelope>,...] -> [<plain>,...]. */
-static bool elements(plain_writer *w, int depth)
-{
-    if (!copy_literal(w, "["))
-        return false;
-    if (copy_literal(w, "]"))
-        return true;
-    do {
-        if (!envelope(w, depth))
-            return false;
-    } while (copy_literal(w, ","));
-    return copy_literal(w, "]");
+    return copy_n(w, close, 1);
 }
 
 /* {"t":"<tag>","v":<value>} -> the value in plain JSON. */
@@ -160,8 +148,8 @@ static bool envelope(plain_writer *w, int depth)
     case 's': ok = copy_string(w); break;
     case 'i': ok = copy_number(w, false); break;
     case 'f': ok = copy_number(w, true); break;
-    case 'm': ok = members(w, depth + 1); break;
-    case 'l': ok = elements(w, depth + 1); break;
+    case 'm': ok = container(w, depth + 1, true); break;
+    case 'l': ok = container(w, depth + 1, false); break;
     default: ok = false; break;   /* tuples, bytes, dates...: the binding's own decoder */
     }
     return ok && take(w, "}");
